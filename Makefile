@@ -1,0 +1,60 @@
+# Kronos: `make run` builds the default configuration, `make test` runs the test suite.
+# Both work from a fresh clone on a fresh Debian 12 machine as root, and are idempotent:
+# they install the host packages, start dockerd when `docker info` fails, and make .venv.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST_PACKAGES := docker.io mmdebstrap debootstrap dpkg-dev devscripts quilt patch gnupg gpgv \
+	python3-venv xz-utils uidmap curl ca-certificates
+DOCKERD_LOG ?= /var/log/kronos-dockerd.log
+PYTEST_ARGS ?=
+
+.PHONY: run test host engine venv lint unit integration clean help
+
+help:
+	@echo "make run   - build the default targets (images, sources, packages)"
+	@echo "make test  - lint, type-check, unit and integration tests"
+
+host:
+	@missing=$$(for p in $(HOST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+		| grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "+ apt-get install $$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+engine: host
+	@if ! docker info >/dev/null 2>&1; then \
+		echo "+ dockerd --iptables=false --bridge=none (log: $(DOCKERD_LOG))"; \
+		setsid dockerd --iptables=false --bridge=none >$(DOCKERD_LOG) 2>&1 </dev/null & \
+		for i in $$(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done; \
+		docker info >/dev/null 2>&1 || { echo "dockerd did not start; see $(DOCKERD_LOG)"; exit 1; }; \
+	fi
+
+$(BIN)/kronos: pyproject.toml constraints.txt
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+venv: host $(BIN)/kronos
+
+run: engine venv
+	$(BIN)/kronos build
+
+lint: venv
+	$(BIN)/ruff check kronos tests tasks.py bench
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)
+
+integration: engine venv
+	$(BIN)/pytest tests/integration -q -m "not live" $(PYTEST_ARGS)
+
+test: engine venv lint
+	$(BIN)/pytest tests/unit tests/integration -m "not live and not vm" $(PYTEST_ARGS)
+
+clean: venv
+	$(BIN)/kronos clean

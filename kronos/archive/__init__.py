@@ -1,0 +1,1 @@
+"""Reading package archives: mirrors, signed Release files, indices."""

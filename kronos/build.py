@@ -1,0 +1,162 @@
+"""Stage 3: one package in clean containers — build deps with network, then the build without."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from debian.deb822 import Dsc
+
+from .archive.access import Archives
+from .config import Settings, Target
+from .engine import ContainerSpec, Engine
+from .errors import BuildError
+from .images import BUILDER_UID, Image, sources_lines
+from .keys import content_key
+from .log import info, step
+from .recipe import Recipe
+from .run import run
+from .source_package import dsc_files
+
+DEPS_REPOSITORY = "kronos/deps"
+FAILED_REPOSITORY = "kronos/failed"
+DEP_FIELDS = ("Build-Depends", "Build-Depends-Indep", "Build-Depends-Arch",
+              "Build-Conflicts", "Build-Conflicts-Indep", "Build-Conflicts-Arch")
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    recipe: Recipe
+    target: Target
+    image: Image
+    dsc: Path
+    version: str
+    local_debs: tuple[Path, ...]  # outputs of the recipes this one comes after
+    log: Path
+
+
+@contextlib.contextmanager
+def scratch(parent: Path, prefix: str) -> Iterator[Path]:
+    """A temporary directory under parent, removed when the block ends."""
+    parent.mkdir(parents=True, exist_ok=True)
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _stage(files: list[Path], dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.copyfile(f, dest / f.name)
+    return dest
+
+
+def _local_repo(debs: tuple[Path, ...], dest: Path) -> Path:
+    """A flat apt repository of debs (Packages made by dpkg-scanpackages)."""
+    _stage(list(debs), dest)
+    out = run(["dpkg-scanpackages", "--multiversion", "."], cwd=dest, merge_stderr=False).stdout
+    (dest / "Packages").write_bytes(out)
+    return dest
+
+
+class Builder:
+    def __init__(self, settings: Settings, engine: Engine, archives: Archives) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.archives = archives
+
+    def _env(self, job: BuildJob) -> dict[str, str]:
+        opts = job.recipe.options_for(job.target.name)
+        build_opts = list(opts.options)
+        if not any(o.startswith("parallel=") for o in build_opts):
+            build_opts.append(f"parallel={os.cpu_count() or 1}")
+        env = dict(opts.env)
+        env["KRONOS_PROFILES"] = ",".join(opts.profiles)
+        env["DEB_BUILD_OPTIONS"] = " ".join(build_opts)
+        return env
+
+    def _extra_sources(self, target: Target) -> str:
+        archive = self.settings.archive_of(target)
+        mirror = self.archives.mirror(archive, target.suite)
+        return "\n".join(sources_lines(mirror, target, target.extra_suites))
+
+    def deps_key(self, job: BuildJob) -> str:
+        with job.dsc.open() as f:
+            dsc = Dsc(f)
+        fields = {k: dsc.get(k, "") for k in DEP_FIELDS}
+        debs = sorted((d.name, os.path.getsize(d)) for d in job.local_debs)
+        from .cache import sha256_file
+
+        return content_key({
+            "image": job.image.id,
+            "fields": fields,
+            "profiles": self._env(job)["KRONOS_PROFILES"],
+            "extra": self._extra_sources(job.target),
+            "local": debs,
+            "local_sha": [sha256_file(d) for d in sorted(job.local_debs)],
+            "script": (self.settings.containers_dir / "install-build-deps.sh").read_text(),
+        })
+
+    def deps_image(self, job: BuildJob, work: Path) -> str:
+        """The build-deps layer for job: reused when its key is known, else made and committed."""
+        key = self.deps_key(job)[:16]
+        ref = f"{DEPS_REPOSITORY}-{job.target.name}:{key}"
+        if self.engine.image_id(ref):
+            info(f"build-deps layer {ref} is up to date")
+            return ref
+        with step(f"Installing build dependencies ({ref})"):
+            src = _stage(dsc_files(job.dsc), work / "deps" / "src")
+            env = self._env(job)
+            env["KRONOS_EXTRA_SOURCES"] = self._extra_sources(job.target)
+            spec = ContainerSpec(image=job.image.ref, command=("/bin/sh", "/kronos/install-build-deps.sh"),
+                                 network="host", env=tuple(sorted(env.items())))
+            with self.engine.container(spec) as c:
+                c.put(self.settings.containers_dir / "install-build-deps.sh", "/kronos")
+                c.put(src, "/kronos")
+                if job.local_debs:
+                    c.put(_local_repo(job.local_debs, work / "deps" / "local"), "/kronos")
+                code = c.run(job.log)
+                if code != 0:
+                    raise BuildError(
+                        f"{job.recipe.name} {job.version} ({job.target.name}): build dependencies"
+                        f" cannot be installed (exit {code}); log: {job.log}"
+                    )
+                c.commit(f"{DEPS_REPOSITORY}-{job.target.name}", key)
+        return ref
+
+    def build(self, job: BuildJob, out: Path) -> list[Path]:
+        """Build job's binary packages into out; return the files produced."""
+        with scratch(self.settings.cache_dir, "build-") as work:
+            deps = self.deps_image(job, work)
+            with step(f"Building {job.recipe.name} {job.version} for {job.target.name} (no network)"):
+                src = _stage(dsc_files(job.dsc), work / "build" / "src")
+                spec = ContainerSpec(image=deps, command=("/bin/sh", "/build/build.sh"), network="none",
+                                     user="builder", workdir="/build",
+                                     env=tuple(sorted(self._env(job).items())))
+                with self.engine.container(spec) as c:
+                    c.put(self.settings.containers_dir / "build.sh", "/build", owner=BUILDER_UID)
+                    c.put(src, "/build", owner=BUILDER_UID)
+                    code = c.run(job.log)
+                    if code != 0:
+                        tag = f"{job.version.replace('~', '_').replace('+', '_').replace(':', '_')}"
+                        repo = f"{FAILED_REPOSITORY}-{job.target.name}-{job.recipe.name}"
+                        c.commit(repo, tag)
+                        raise BuildError(
+                            f"{job.recipe.name} {job.version} failed to build on {job.target.name}"
+                            f" (exit {code}); log: {job.log}; build tree kept, shell:"
+                            f" docker run --rm -it -u builder -w /build/pkg {repo}:{tag} bash"
+                        )
+                    c.get("/build/out", work / "result")
+            produced = []
+            out.mkdir(parents=True, exist_ok=True)
+            for f in sorted((work / "result" / "out").iterdir()):
+                shutil.move(str(f), out / f.name)
+                produced.append(out / f.name)
+            return produced

@@ -1,0 +1,96 @@
+"""Downloads, cached by checksum: a file is stored once under its sha256."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import FetchError, VerifyError
+from .log import indent, log
+
+CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; on success fsync it and rename it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    tmp_path.chmod(0o644)
+    try:
+        yield tmp_path
+        with tmp_path.open("rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def download(url: str, dest: Path, what: str) -> None:
+    """Fetch url into dest (atomically). `what` names the thing for the error line."""
+    log.info("%s> %s", indent(), url)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, atomic_path(dest) as tmp, tmp.open("wb") as out:
+            shutil.copyfileobj(resp, out, CHUNK)
+    except urllib.error.HTTPError as e:
+        raise FetchError(f"{what}: cannot download {url}: HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise FetchError(f"{what}: cannot download {url}: {reason}") from None
+
+
+class Cache:
+    """The content store under `root`: by-sha256 blobs plus small keyed state."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def blob(self, sha256: str) -> Path:
+        return self.root / "sha256" / sha256[:2] / sha256
+
+    def fetch(self, url: str, sha256: str, size: int | None, what: str) -> Path:
+        """The file at url, checked against sha256 (and size); downloaded only when not cached."""
+        path = self.blob(sha256)
+        if path.exists():
+            return path
+        tmp = path.with_name(f".{sha256}.part")
+        download(url, tmp, what)
+        try:
+            actual_size = tmp.stat().st_size
+            if size is not None and actual_size != size:
+                raise VerifyError(f"{what}: size mismatch for {url}: expected {size}, got {actual_size}")
+            actual = sha256_file(tmp)
+            if actual != sha256:
+                raise VerifyError(
+                    f"{what}: sha256 mismatch for {url}: expected {sha256}, got {actual}"
+                )
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    def put(self, src: Path) -> tuple[Path, str]:
+        """Store a local file by its checksum; return (blob path, sha256)."""
+        digest = sha256_file(src)
+        path = self.blob(digest)
+        if not path.exists():
+            with atomic_path(path) as tmp:
+                shutil.copyfile(src, tmp)
+        return path, digest

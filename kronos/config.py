@@ -1,0 +1,232 @@
+"""kronos.toml -> Settings. Precedence: built-in defaults < kronos.toml < environment < CLI."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .tomlcheck import Table, load
+
+DEFAULTS = Path(__file__).with_name("defaults.toml")
+FAMILIES = ("debian", "ubuntu")
+_SUITE = re.compile(r"^[a-z][a-z0-9.+-]*$")
+
+
+@dataclass(frozen=True)
+class KeyringPackage:
+    """An archive keyring shipped in a .deb of another (signed) archive."""
+
+    archive: str
+    suite: str
+    package: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Archive:
+    name: str
+    family: str
+    mirror: str  # "auto" or a URL
+    keyring: Path | None
+    keyring_package: KeyringPackage | None
+    snapshot: bool  # frozen snapshot: do not enforce Valid-Until
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    archive: str
+    suite: str
+    pockets: tuple[str, ...]
+    extra_suites: tuple[str, ...]
+    components: tuple[str, ...]
+    include: tuple[str, ...]
+    version_suffix: str
+    plain_revision: bool
+    distribution: str  # the changelog's distribution field
+
+
+@dataclass(frozen=True)
+class Maintainer:
+    name: str
+    email: str
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    output_dir: Path
+    cache_dir: Path
+    architecture: str
+    default_targets: tuple[str, ...]
+    maintainer: Maintainer
+    archives: Mapping[str, Archive]
+    targets: Mapping[str, Target]
+
+    def target(self, name: str) -> Target:
+        try:
+            return self.targets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.targets))
+            raise ConfigError(f"unknown target '{name}' (configured: {known})") from None
+
+    def archive_of(self, target: Target) -> Archive:
+        return self.archives[target.archive]
+
+    @property
+    def recipes_dir(self) -> Path:
+        return self.root / "recipes"
+
+    @property
+    def patches_dir(self) -> Path:
+        return self.root / "patches"
+
+    @property
+    def containers_dir(self) -> Path:
+        return self.root / "containers"
+
+
+def merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge `over` into a copy of `base` (tables merge, other values replace)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """The environment's layer: KRONOS_* variables, then DEBFULLNAME/DEBEMAIL."""
+    data: dict[str, Any] = {"kronos": {}, "maintainer": {}, "archives": {}}
+    for key, field in (("KRONOS_OUTPUT_DIR", "output_dir"), ("KRONOS_CACHE_DIR", "cache_dir")):
+        if env.get(key):
+            data["kronos"][field] = env[key]
+    if env.get("KRONOS_TARGETS"):
+        data["kronos"]["default_targets"] = [t for t in env["KRONOS_TARGETS"].split(",") if t]
+    for key, field in (("DEBFULLNAME", "name"), ("DEBEMAIL", "email")):
+        if env.get(key):
+            data["maintainer"][field] = env[key]
+    for key, field in (("KRONOS_MAINTAINER_NAME", "name"), ("KRONOS_MAINTAINER_EMAIL", "email")):
+        if env.get(key):
+            data["maintainer"][field] = env[key]
+    for key, value in env.items():
+        m = re.fullmatch(r"KRONOS_(MIRROR|SNAPSHOT)_([A-Z0-9_]+)", key)
+        if m:
+            archive = data["archives"].setdefault(m.group(2).lower(), {})
+            if m.group(1) == "MIRROR":
+                archive["mirror"] = value
+            else:
+                archive["snapshot"] = value.lower() in ("1", "true", "yes", "on")
+    return data
+
+
+def _archive(name: str, t: Table) -> Archive:
+    family = t.choice("family", FAMILIES)
+    mirror = t.text("mirror", "auto")
+    keyring = t.text("keyring")
+    kp_table = t.sub("keyring_package")
+    kp = None
+    if kp_table.data:
+        kp = KeyringPackage(
+            archive=kp_table.text("archive", required=True),
+            suite=kp_table.text("suite", required=True),
+            package=kp_table.text("package", required=True),
+            path=kp_table.text("path", required=True),
+        )
+        kp_table.done()
+    if keyring is None and kp is None:
+        raise ConfigError(f"{t.where}: needs 'keyring' or 'keyring_package'")
+    snapshot = t.flag("snapshot", False)
+    t.done()
+    if mirror != "auto" and not re.match(r"^(https?|file)://", mirror):
+        raise ConfigError(f"{t.where}.mirror: '{mirror}' is neither 'auto' nor a URL")
+    return Archive(name, family, mirror.rstrip("/"), Path(keyring) if keyring else None, kp, snapshot)
+
+
+def _target(name: str, t: Table, archives: Mapping[str, Archive]) -> Target:
+    archive = t.text("archive", required=True)
+    if archive not in archives:
+        raise ConfigError(f"{t.where}.archive: unknown archive '{archive}'")
+    suite = t.text("suite", required=True)
+    lists = {k: t.strings(k) for k in ("pockets", "extra_suites", "components", "include")}
+    for key in ("pockets", "extra_suites"):
+        for s in lists[key] + (suite,):
+            if not _SUITE.match(s):
+                raise ConfigError(f"{t.where}.{key}: '{s}' is not a suite name")
+    suffix = t.text("version_suffix", required=True)
+    if "{n}" not in suffix:
+        raise ConfigError(f"{t.where}.version_suffix: must contain {{n}}, the local revision")
+    target = Target(
+        name=name,
+        archive=archive,
+        suite=suite,
+        pockets=lists["pockets"],
+        extra_suites=lists["extra_suites"],
+        components=lists["components"] or ("main",),
+        include=lists["include"],
+        version_suffix=suffix,
+        plain_revision=t.flag("plain_revision", False),
+        distribution=t.text("distribution", suite),
+    )
+    t.done()
+    return target
+
+
+def load_settings(
+    root: Path,
+    config: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cli: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read the layers and validate them once."""
+    root = root.resolve()
+    data = load(DEFAULTS)
+    path = config or root / "kronos.toml"
+    if config is not None or path.exists():
+        data = merge(data, load(path))
+    data = merge(data, env_overrides(os.environ if env is None else env))
+    if cli:
+        data = merge(data, cli)
+    where = str(path)
+    top = Table(data, where)
+    k = top.sub("kronos")
+    output_dir = root / k.text("output_dir", "out")
+    cache_dir = root / k.text("cache_dir", ".cache/kronos")
+    architecture = k.text("architecture", "amd64")
+    default_targets = k.strings("default_targets")
+    k.done()
+    m = top.sub("maintainer")
+    maintainer = Maintainer(m.text("name", required=True), m.text("email", required=True))
+    m.done()
+    if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", maintainer.email):
+        raise ConfigError(f"{where}: maintainer.email: '{maintainer.email}' is not an address")
+    a = top.sub("archives", required=True)
+    archives = {name: _archive(name, a.sub(name)) for name in a.data}
+    a.done()
+    tt = top.sub("targets", required=True)
+    targets = {name: _target(name, tt.sub(name), archives) for name in tt.data}
+    tt.done()
+    top.done()
+    for name in default_targets:
+        if name not in targets:
+            raise ConfigError(f"{where}: kronos.default_targets: unknown target '{name}'")
+    return Settings(
+        root=root,
+        output_dir=output_dir,
+        cache_dir=cache_dir,
+        architecture=architecture,
+        default_targets=default_targets,
+        maintainer=maintainer,
+        archives=archives,
+        targets=targets,
+    )

@@ -1,0 +1,92 @@
+"""The engine interface. It knows images and containers, nothing of recipes or keys."""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from ..errors import KronosError
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image: str
+    command: tuple[str, ...]
+    network: str  # "host" (trusted phase) or "none" (the build)
+    user: str = "root"
+    workdir: str = "/"
+    env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+class EngineContainer(abc.ABC):
+    """One container: push files, run its command to completion, pull files, commit."""
+
+    @abc.abstractmethod
+    def put(self, local: Path, dest: str, owner: int | None = None) -> None:
+        """Copy local (a file or directory) to dest/<name> inside the container, owned by uid owner."""
+
+    @abc.abstractmethod
+    def run(self, log: Path) -> int:
+        """Start the command, stream its output into log, return its exit code."""
+
+    @abc.abstractmethod
+    def get(self, path: str, local: Path) -> None:
+        """Copy path (a directory) out of the container into local."""
+
+    @abc.abstractmethod
+    def commit(self, repository: str, tag: str) -> str:
+        """Save the container's filesystem as an image; return the image id."""
+
+
+class Engine(abc.ABC):
+    registry: ClassVar[dict[str, type[Engine]]] = {}
+    name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__()
+        if cls.name:
+            Engine.registry[cls.name] = cls
+
+    @classmethod
+    def create(cls, name: str) -> Engine:
+        try:
+            return cls.registry[name]()
+        except KeyError:
+            raise KronosError(f"unknown engine '{name}' (known: {', '.join(sorted(cls.registry))})") from None
+
+    @abc.abstractmethod
+    def image_id(self, ref: str) -> str | None:
+        """The id of image ref, or None when the engine does not have it."""
+
+    @abc.abstractmethod
+    def import_image(self, tarball: Path, repository: str, tag: str) -> str:
+        """Import a root filesystem tarball as repository:tag; return the image id."""
+
+    @abc.abstractmethod
+    def images(self, prefix: str) -> list[str]:
+        """The repository:tag names of images whose repository starts with prefix."""
+
+    @abc.abstractmethod
+    def remove_image(self, ref: str) -> None:
+        """Remove image ref (no error if missing)."""
+
+    @abc.abstractmethod
+    def _create(self, spec: ContainerSpec) -> EngineContainer:
+        """Create (not start) a container."""
+
+    @abc.abstractmethod
+    def _remove(self, container: EngineContainer) -> None:
+        """Remove a container, running or not."""
+
+    @contextlib.contextmanager
+    def container(self, spec: ContainerSpec) -> Iterator[EngineContainer]:
+        """A fresh container from spec, removed when the block ends."""
+        c = self._create(spec)
+        try:
+            yield c
+        finally:
+            self._remove(c)

@@ -1,0 +1,103 @@
+"""Base images: mmdebstrap --variant=buildd -> tarball -> engine image, keyed by content."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .archive.access import Archives
+from .cache import sha256_file
+from .config import Settings, Target
+from .engine import Engine
+from .keys import content_key
+from .log import info, step
+from .run import run
+
+IMAGE_FORMAT = 1  # bump when what goes into an image changes
+BUILDER_UID = 1000
+REPOSITORY = "kronos/base"
+# sbuild installs fakeroot too: packages without Rules-Requires-Root: no need it.
+
+
+@dataclass(frozen=True)
+class Image:
+    target: str
+    ref: str
+    id: str
+    key: str
+
+
+def apt_options(snapshot: bool) -> list[str]:
+    opts = ['APT::Install-Recommends "false"']
+    if snapshot:
+        opts.append('Acquire::Check-Valid-Until "false"')
+    return opts
+
+
+def sources_lines(mirror: str, target: Target, suites: tuple[str, ...]) -> list[str]:
+    comps = " ".join(target.components)
+    return [f"deb {mirror} {suite} {comps}" for suite in suites]
+
+
+def mmdebstrap_argv(settings: Settings, archives: Archives, target: Target, out: Path) -> list[str]:
+    archive = settings.archive_of(target)
+    mirror = archives.mirror(archive, target.suite)
+    keyrings = archives.keyrings(archive)
+    argv = [
+        "mmdebstrap",
+        "--variant=buildd",
+        "--mode=root",
+        f"--architectures={settings.architecture}",
+        f"--components={','.join(target.components)}",
+    ]
+    argv += [f"--aptopt={opt}" for opt in apt_options(archive.snapshot)]
+    argv += [f"--keyring={k}" for k in keyrings]
+    argv.append(f"--include={','.join(('fakeroot', *target.include))}")
+    argv += [
+        f'--customize-hook=chroot "$1" useradd --create-home --uid {BUILDER_UID} --shell /bin/bash builder',
+        '--customize-hook=mkdir -p "$1/build" "$1/kronos" && chroot "$1" chown builder:builder /build',
+        '--customize-hook=rm -f "$1"/var/cache/apt/archives/*.deb',
+        target.suite,
+        str(out),
+    ]
+    argv += sources_lines(mirror, target, (target.suite, *target.pockets))
+    return argv
+
+
+def image_key(settings: Settings, archives: Archives, target: Target) -> str:
+    argv = mmdebstrap_argv(settings, archives, target, Path("OUT"))
+    keyrings = [sha256_file(k) for k in archives.keyrings(settings.archive_of(target))]
+    return content_key({"format": IMAGE_FORMAT, "argv": argv, "keyrings": keyrings})
+
+
+@contextlib.contextmanager
+def _scratch(settings: Settings) -> Iterator[Path]:
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    d = Path(tempfile.mkdtemp(prefix="image-", dir=settings.cache_dir))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def ensure(settings: Settings, engine: Engine, archives: Archives, target: Target,
+           refresh: bool = False) -> Image:
+    """The target's base image: reused when its key is known to the engine, else built."""
+    key = image_key(settings, archives, target)
+    ref = f"{REPOSITORY}-{target.name}:{key[:16]}"
+    existing = engine.image_id(ref)
+    if existing and not refresh:
+        info(f"image {ref} is up to date")
+        return Image(target.name, ref, existing, key)
+    with step(f"Building base image for {target.name} ({target.suite})"), _scratch(settings) as tmp:
+        tarball = tmp / "rootfs.tar"
+        run(mmdebstrap_argv(settings, archives, target, tarball))
+        image_id = engine.import_image(tarball, f"{REPOSITORY}-{target.name}", key[:16])
+    for old in engine.images(f"{REPOSITORY}-{target.name}:"):
+        if old != ref:
+            engine.remove_image(old)
+    return Image(target.name, ref, image_id, key)

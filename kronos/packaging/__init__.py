@@ -1,0 +1,1 @@
+"""Preparing a source tree: templates, changelog, versions, patches."""

@@ -1,0 +1,153 @@
+"""The build run: images, then recipes in dependency order for each target, skipping what is current."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import images
+from .archive.access import Archives
+from .build import Builder, BuildJob, scratch
+from .cache import Cache, sha256_file
+from .config import Settings, Target
+from .engine import Engine
+from .images import Image
+from .ledger import Ledger
+from .log import info, step
+from .recipe import Recipe, load_recipes, order
+from .source_package import SourcePreparer, choose_version, dsc_files
+
+BUILD_RECORD = "build.json"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    recipe: str
+    target: str
+    version: str
+    built: bool  # False: up to date, nothing rebuilt
+    files: tuple[str, ...]
+
+
+class Layout:
+    """Where outputs live: out/<target>/<recipe>/, out/ledger/, out/logs/."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.root = settings.output_dir
+
+    def package_dir(self, target: str, recipe: str) -> Path:
+        return self.root / target / recipe
+
+    def ledger(self, target: str, recipe: str) -> Ledger:
+        return Ledger(self.root / "ledger" / target / f"{recipe}.json")
+
+    def log(self, target: str, recipe: str, version: str) -> Path:
+        return self.root / "logs" / target / f"{recipe}_{version}.build"
+
+    def record(self, target: str, recipe: str) -> dict[str, object] | None:
+        path = self.package_dir(target, recipe) / BUILD_RECORD
+        if not path.exists():
+            return None
+        data: dict[str, object] = json.loads(path.read_text())
+        return data
+
+    def debs(self, target: str, recipe: str) -> list[Path]:
+        return sorted(self.package_dir(target, recipe).glob("*.deb"))
+
+
+def _closure(recipes: dict[str, Recipe], recipe: Recipe) -> list[str]:
+    seen: list[str] = []
+    stack = list(recipe.after)
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.append(name)
+            stack.extend(recipes[name].after)
+    return sorted(seen)
+
+
+def _publish_dir(tmp: Path, final: Path) -> None:
+    """Put a complete output directory in place: the old one goes only after the new one is whole."""
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.cache = Cache(settings.cache_dir)
+        self.archives = Archives(settings, self.cache)
+        self.layout = Layout(settings)
+        self.preparer = SourcePreparer(settings, self.cache, self.archives)
+        self.builder = Builder(settings, engine, self.archives)
+
+    def targets(self, names: list[str] | None) -> list[Target]:
+        return [self.settings.target(n) for n in (names or list(self.settings.default_targets))]
+
+    def images(self, names: list[str] | None, refresh: bool = False) -> list[images.Image]:
+        return [images.ensure(self.settings, self.engine, self.archives, t, refresh) for t in self.targets(names)]
+
+    def build(self, target_names: list[str] | None, only: list[str] | None) -> list[Outcome]:
+        recipes = load_recipes(self.settings)
+        targets = self.targets(target_names)
+        wanted = only or sorted(recipes)
+        outcomes = []
+        for target in targets:
+            todo = [r for r in order(recipes, wanted) if target.name in r.targets]
+            if not todo:
+                continue
+            with step(f"Target {target.name}"):
+                image = images.ensure(self.settings, self.engine, self.archives, target)
+                for recipe in todo:
+                    outcomes.append(self.build_one(recipes, recipe, target, image))
+        return outcomes
+
+    def build_one(self, recipes: dict[str, Recipe], recipe: Recipe, target: Target,
+                  image: Image) -> Outcome:
+        local_debs = tuple(d for dep in _closure(recipes, recipe) for d in self.layout.debs(target.name, dep))
+        ledger = self.layout.ledger(target.name, recipe.name)
+        final = self.layout.package_dir(target.name, recipe.name)
+        with scratch(self.settings.cache_dir, f"{recipe.name}-") as work:
+            inputs, fetched = self.preparer.fetch(recipe, target, work)
+            key = inputs.key({
+                "image": image.id,
+                "local_debs": [sha256_file(d) for d in local_debs],
+                "scripts": {p.name: sha256_file(p) for p in sorted(self.settings.containers_dir.glob("*.sh"))},
+            })
+            entry, known = choose_version(inputs, key, ledger)
+            record = self.layout.record(target.name, recipe.name)
+            if known and record is not None and record.get("key") == key:
+                info(f"{recipe.name} {entry.version} ({target.name}) is up to date")
+                files = record.get("files")
+                names = tuple(str(f) for f in files) if isinstance(files, list) else ()
+                return Outcome(recipe.name, target.name, entry.version, False, names)
+            with step(f"{recipe.name} {entry.version} for {target.name}"):
+                dsc = self.preparer.build_source(inputs, fetched, entry, work / "src")
+                log = self.layout.log(target.name, recipe.name, entry.version)
+                log.parent.mkdir(parents=True, exist_ok=True)
+                log.write_text("")
+                staged = final.with_name(f".{final.name}.new")
+                shutil.rmtree(staged, ignore_errors=True)
+                staged.mkdir(parents=True)
+                job = BuildJob(recipe, target, image, dsc, entry.version, local_debs, log)
+                produced = self.builder.build(job, staged)
+                for f in dsc_files(dsc):
+                    shutil.copyfile(f, staged / f.name)
+                shutil.copyfile(log, staged / log.name)
+                files = sorted(p.name for p in staged.iterdir())
+                (staged / BUILD_RECORD).write_text(json.dumps({
+                    "recipe": recipe.name, "target": target.name, "version": entry.version,
+                    "source": inputs.source_name, "key": key, "image": image.ref, "files": files,
+                }, indent=2, sort_keys=True) + "\n")
+                ledger.record(entry)
+                _publish_dir(staged, final)
+                info(f"{len(produced)} binary artefacts in {final}")
+        return Outcome(recipe.name, target.name, entry.version, True, tuple(files))

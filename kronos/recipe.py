@@ -1,0 +1,210 @@
+"""recipes/<name>/recipe.toml -> Recipe (frozen, validated once, errors name file and key)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Settings
+from .errors import ConfigError
+from .tomlcheck import Table, load
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class DebianSource:
+    archive: str
+    suite: str
+    package: str
+    version: str | None
+    components: tuple[str, ...]
+    kind: str = "debian"
+
+
+@dataclass(frozen=True)
+class PypiSource:
+    name: str
+    version: str
+    sha256: str
+    kind: str = "pypi"
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    path: Path
+    version: str
+    kind: str = "local"
+
+
+Source = DebianSource | PypiSource | LocalSource
+
+
+@dataclass(frozen=True)
+class Packaging:
+    """debian/ authored here as jinja2 templates (recipes/<name>/debian/)."""
+
+    source_name: str
+    templates: Path
+    changelog: str
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    profiles: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    path: Path
+    targets: tuple[str, ...]
+    after: tuple[str, ...]
+    source: Source
+    packaging: Packaging | None
+    build: BuildOptions
+    per_target: Mapping[str, BuildOptions] = field(default_factory=dict)
+
+    def options_for(self, target: str) -> BuildOptions:
+        over = self.per_target.get(target)
+        if over is None:
+            return self.build
+        return BuildOptions(
+            profiles=over.profiles or self.build.profiles,
+            options=over.options or self.build.options,
+            env=tuple(sorted({**dict(self.build.env), **dict(over.env)}.items())),
+        )
+
+    def describe_source(self) -> str:
+        src = self.source
+        if isinstance(src, DebianSource):
+            return f"debian:{src.suite}/{src.package}" + (f"={src.version}" if src.version else "")
+        if isinstance(src, PypiSource):
+            return f"pypi:{src.name}=={src.version}"
+        return f"local:{src.path}"
+
+    @property
+    def upstream_version(self) -> str | None:
+        return None if isinstance(self.source, DebianSource) else self.source.version
+
+
+def _build_options(t: Table) -> BuildOptions:
+    env_table = t.sub("env")
+    env = {}
+    for key in env_table.data:
+        env[key] = env_table.text(key, required=True)
+    env_table.done()
+    return BuildOptions(t.strings("profiles"), t.strings("options"), tuple(sorted(env.items())))
+
+
+def _source(t: Table, recipe_dir: Path, settings: Settings) -> Source:
+    kind = t.choice("kind", ("debian", "pypi", "local"))
+    src: Source
+    if kind == "debian":
+        archive = t.text("archive", "debian")
+        if archive not in settings.archives:
+            raise ConfigError(f"{t.where}.archive: unknown archive '{archive}'")
+        src = DebianSource(
+            archive=archive,
+            suite=t.text("suite", required=True),
+            package=t.text("package", required=True),
+            version=t.text("version"),
+            components=t.strings("components", ("main",)),
+        )
+    elif kind == "pypi":
+        sha = t.text("sha256", required=True)
+        if not _SHA256.match(sha):
+            raise ConfigError(f"{t.where}.sha256: not a sha256 hex digest")
+        src = PypiSource(t.text("name", required=True), t.text("version", required=True), sha)
+    else:
+        path = (recipe_dir / t.text("path", required=True)).resolve()
+        src = LocalSource(path, t.text("version", required=True))
+    t.done()
+    return src
+
+
+def load_recipe(path: Path, settings: Settings) -> Recipe:
+    """Load and validate one recipe file."""
+    top = Table(load(path), str(path))
+    name = top.text("name", path.parent.name)
+    if not _NAME.match(name):
+        raise ConfigError(f"{path}: name: '{name}' is not a valid package name")
+    targets = top.strings("targets", tuple(settings.targets))
+    for t in targets:
+        if t not in settings.targets:
+            raise ConfigError(f"{path}: targets: unknown target '{t}'")
+    after = top.strings("after")
+    source = _source(top.sub("source", required=True), path.parent, settings)
+    pk = top.sub("packaging")
+    packaging = None
+    if pk.data:
+        templates = path.parent / pk.text("templates", "debian")
+        if not templates.is_dir():
+            raise ConfigError(f"{path}: packaging.templates: {templates} is not a directory")
+        packaging = Packaging(
+            source_name=pk.text("source_name", required=True),
+            templates=templates,
+            changelog=pk.text("changelog", "Package built by Kronos."),
+        )
+        pk.done()
+    if isinstance(source, DebianSource) and packaging is not None:
+        raise ConfigError(f"{path}: packaging: a debian source brings its own debian/")
+    if isinstance(source, PypiSource) and packaging is None:
+        raise ConfigError(f"{path}: packaging: a pypi source needs [packaging] templates")
+    b = top.sub("build")
+    per_table = b.sub("targets")
+    per: dict[str, BuildOptions] = {}
+    for tname in per_table.data:
+        if tname not in targets:
+            raise ConfigError(f"{path}: build.targets.{tname}: not one of this recipe's targets")
+        sub = per_table.sub(tname)
+        per[tname] = _build_options(sub)
+        sub.done()
+    per_table.done()
+    build = _build_options(b)
+    b.done()
+    top.done()
+    return Recipe(name, path.parent, targets, after, source, packaging, build, per)
+
+
+def load_recipes(settings: Settings) -> dict[str, Recipe]:
+    """All recipes under recipes/, by name; `after` must name known recipes."""
+    recipes: dict[str, Recipe] = {}
+    for path in sorted(settings.recipes_dir.glob("*/recipe.toml")):
+        recipe = load_recipe(path, settings)
+        if recipe.name in recipes:
+            raise ConfigError(f"{path}: name: '{recipe.name}' is defined twice")
+        recipes[recipe.name] = recipe
+    for recipe in recipes.values():
+        for dep in recipe.after:
+            if dep not in recipes:
+                raise ConfigError(f"{recipe.path / 'recipe.toml'}: after: unknown recipe '{dep}'")
+    return recipes
+
+
+def order(recipes: Mapping[str, Recipe], wanted: list[str]) -> list[Recipe]:
+    """`wanted` and what they come after, dependencies first (stable by name)."""
+    out: list[Recipe] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if name not in recipes:
+            raise ConfigError(f"unknown recipe '{name}' (known: {', '.join(sorted(recipes))})")
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            raise ConfigError(f"recipes depend on each other in a cycle: {' -> '.join(chain + (name,))}")
+        state[name] = 1
+        for dep in sorted(recipes[name].after):
+            visit(dep, chain + (name,))
+        state[name] = 2
+        out.append(recipes[name])
+
+    for name in wanted:
+        visit(name, ())
+    return out

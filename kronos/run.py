@@ -1,0 +1,55 @@
+"""The one subprocess wrapper: argv lists, logged as `+ argv`, minimal environment."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .errors import CommandError
+from .log import indent, log
+
+_KEEP = ("PATH", "HOME", "TMPDIR", "GNUPGHOME", "http_proxy", "https_proxy", "no_proxy")
+
+
+def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in _KEEP}
+    env["LANG"] = "C.UTF-8"
+    env["LC_ALL"] = "C.UTF-8"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    input: bytes | None = None,
+    merge_stderr: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run argv, capturing output; raise CommandError on failure when check is set."""
+    args = [os.fspath(a) for a in argv]
+    log.info("%s+ %s", indent(), shlex.join(args))
+    try:
+        proc = subprocess.run(
+            args,
+            cwd=cwd,
+            env=base_env(env),
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            check=False,
+        )
+    except FileNotFoundError as e:
+        missing = args[0] if cwd is None or cwd.exists() else str(cwd)
+        raise CommandError(args, 127, f"{missing}: not found ({e.strerror})") from None
+    if check and proc.returncode != 0:
+        output = proc.stdout + (proc.stderr or b"")
+        raise CommandError(args, proc.returncode, output.decode(errors="replace"))
+    return proc

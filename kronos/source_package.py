@@ -1,0 +1,154 @@
+"""Stage 2: from a recipe to a source package for one target (fetch, render, patch, changelog)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from debian.deb822 import Dsc
+
+from . import clock
+from .archive.access import Archives
+from .cache import Cache, sha256_file
+from .config import Settings, Target
+from .errors import BuildError
+from .keys import content_key
+from .ledger import Entry, Ledger
+from .packaging import changelog, patches, templates, versions
+from .recipe import DebianSource, LocalSource, PypiSource, Recipe
+from .run import run
+from .sources import debian, local, pypi
+
+PACKAGING_FORMAT = 1  # bump when the way kronos prepares sources changes
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a source package for (recipe, target) is made of, before its version is chosen."""
+
+    recipe: Recipe
+    target: Target
+    base_version: str  # upstream version (authored) or archive version (rebuild)
+    source_name: str
+    digests: dict[str, str]  # every input file by name -> sha256
+    patches: list[patches.Patch]
+
+    def key(self, extra: dict[str, object]) -> str:
+        recipe = dataclasses.asdict(self.recipe)
+        recipe["path"] = self.recipe.name
+        if self.recipe.packaging is not None:
+            recipe["packaging"]["templates"] = "debian"
+        if isinstance(self.recipe.source, LocalSource):
+            recipe["source"]["path"] = "local"
+        return content_key({
+            "format": PACKAGING_FORMAT,
+            "recipe": recipe,
+            "target": dataclasses.asdict(self.target),
+            "digests": self.digests,
+            **extra,
+        })
+
+
+def _tree_digests(root: Path, label: str) -> dict[str, str]:
+    return {f"{label}/{p.relative_to(root).as_posix()}": sha256_file(p)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+class SourcePreparer:
+    """Fetch the recipe's source into a work directory and turn it into a .dsc."""
+
+    def __init__(self, settings: Settings, cache: Cache, archives: Archives) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.archives = archives
+
+    def fetch(self, recipe: Recipe, target: Target, work: Path) -> tuple[Inputs, Path]:
+        """Fetch the upstream/archive source into work/; return its inputs and the fetched dir."""
+        family = self.settings.archive_of(target).family
+        series = patches.series(self.settings.patches_dir, recipe.name, family, target.name)
+        digests = {f"patch/{p.layer}/{p.path.name}": sha256_file(p.path) for p in series}
+        fetched = work / "fetched"
+        fetched.mkdir(parents=True)
+        src = recipe.source
+        if isinstance(src, DebianSource):
+            archive = self.settings.archives[src.archive]
+            got = debian.fetch(self.archives, archive, src.suite, src.package, src.version,
+                               src.components, fetched)
+            digests.update({f"source/{n}": s for n, s in got.checksums})
+            return Inputs(recipe, target, got.version, src.package, digests, series), fetched
+        assert recipe.packaging is not None
+        if isinstance(src, PypiSource):
+            blob = pypi.fetch(self.cache, src.name, src.version, src.sha256)
+        else:
+            assert isinstance(src, LocalSource)
+            blob = local.fetch(self.cache, src.path, recipe.packaging.source_name, src.version, work)
+        orig = fetched / f"{recipe.packaging.source_name}_{src.version}.orig.tar.gz"
+        shutil.copyfile(blob, orig)
+        digests["source/orig"] = sha256_file(orig)
+        digests.update(_tree_digests(recipe.packaging.templates, "templates"))
+        return Inputs(recipe, target, src.version, recipe.packaging.source_name, digests, series), fetched
+
+    def build_source(self, inputs: Inputs, fetched: Path, entry: Entry, work: Path) -> Path:
+        """Unpack, render, patch, add the changelog entry, run dpkg-source -b; return the .dsc."""
+        recipe, target = inputs.recipe, inputs.target
+        work.mkdir(parents=True, exist_ok=True)
+        tree = work / "tree"
+        if isinstance(recipe.source, DebianSource):
+            dsc = next(fetched.glob("*.dsc"))
+            run(["dpkg-source", "--no-check", "-x", str(dsc), str(tree)], cwd=work)
+            for f in fetched.iterdir():
+                if "orig" in f.name and not (work / f.name).exists():
+                    shutil.copyfile(f, work / f.name)
+            changes = [f"Rebuild of {recipe.source.suite}'s {inputs.base_version} for {target.name} by Kronos."]
+        else:
+            assert recipe.packaging is not None
+            orig = next(fetched.glob("*.orig.tar.gz"))
+            shutil.copyfile(orig, work / orig.name)
+            tree.mkdir()
+            run(["tar", "-xf", str(orig), "-C", str(tree), "--strip-components=1"])
+            shutil.rmtree(tree / "debian", ignore_errors=True)
+            templates.render(recipe.packaging.templates, tree / "debian", {
+                "source_name": inputs.source_name,
+                "upstream_version": inputs.base_version,
+                "version": entry.version,
+                "maintainer": self.settings.maintainer,
+                "target": target,
+                "family": self.settings.archive_of(target).family,
+                "recipe": recipe,
+            })
+            changes = [recipe.packaging.changelog]
+        patches.apply(tree, inputs.patches, recipe.name, target.name)
+        for p in inputs.patches:
+            changes.append(f"Apply {p.layer}/{p.path.name}.")
+        changelog.add_entry(tree, inputs.source_name, entry.version, target.distribution, changes,
+                            self.settings.maintainer, entry.timestamp)
+        fmt = (tree / "debian" / "source" / "format")
+        options = ["--auto-commit"] if fmt.exists() and "quilt" in fmt.read_text() else []
+        run(["dpkg-source", *options, "-b", "tree"], cwd=work,
+            env={"SOURCE_DATE_EPOCH": str(changelog.source_date_epoch(tree))})
+        found = sorted(work.glob(f"{inputs.source_name}_*.dsc"))
+        if not found:
+            raise BuildError(f"{recipe.name} ({target.name}): dpkg-source -b produced no .dsc")
+        return found[0]
+
+
+def choose_version(inputs: Inputs, key: str, ledger: Ledger) -> tuple[Entry, bool]:
+    """The ledger entry for key (existing: True), or a new one with the next local revision."""
+    found = ledger.find(key)
+    if found is not None:
+        return found, True
+    n = ledger.next_n(inputs.base_version)
+    if isinstance(inputs.recipe.source, DebianSource):
+        version = versions.rebuilt(inputs.base_version, inputs.target, n)
+    else:
+        version = versions.authored(inputs.base_version, inputs.target, n)
+    return Entry(key, version, inputs.base_version, n, int(clock.now().timestamp())), False
+
+
+def dsc_files(dsc_path: Path) -> list[Path]:
+    """The .dsc and the files it lists."""
+    with dsc_path.open() as f:
+        dsc = Dsc(f)
+    return [dsc_path] + [dsc_path.with_name(item["name"]) for item in dsc["Files"]]

@@ -1,0 +1,1 @@
+"""Fetching sources, one module per kind: debian, pypi, local."""

@@ -1,0 +1,52 @@
+"""One set of real builds per test session, shared by the integration tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kronos.config import Settings, load_settings
+from kronos.engine import Engine, get_engine
+from kronos.images import Image
+from kronos.pipeline import Pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+KRONOS = Path(sys.executable).with_name("kronos")
+TARGETS = ("sid", "trixie", "bookworm", "noble", "resolute")
+
+
+@dataclass
+class Session:
+    out: Path
+    env: dict[str, str]
+    first: subprocess.CompletedProcess[str]
+    settings: Settings
+    engine: Engine
+    images: dict[str, Image]
+
+
+def kronos(*args: str, env: dict[str, str], root: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run the installed `kronos` program like a user does."""
+    return subprocess.run([str(KRONOS), *args], cwd=root, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+
+
+@pytest.fixture(scope="session")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    out = tmp_path_factory.mktemp("out")
+    env = dict(os.environ, KRONOS_OUTPUT_DIR=str(out), KRONOS_ROOT=str(ROOT))
+    env.pop("KRONOS_TARGETS", None)
+    first = kronos("build", *(a for t in TARGETS for a in ("--target", t)), env=env)
+    if first.returncode != 0:
+        pytest.fail(f"kronos build failed:\n{first.stdout[-6000:]}")
+    settings = load_settings(ROOT, env={"KRONOS_OUTPUT_DIR": str(out)})
+    engine = get_engine()
+    pipeline = Pipeline(settings, engine)
+    images = {img.target: img for img in pipeline.images(list(TARGETS))}
+    yield Session(out, env, first, settings, engine, images)

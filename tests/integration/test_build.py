@@ -1,0 +1,130 @@
+"""Real builds of the project's recipes in Docker, installed with apt in clean containers."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from debian.deb822 import Changes, Dsc
+
+from kronos.engine import ContainerSpec
+
+from .conftest import ROOT, TARGETS, Session, kronos
+
+pytestmark = pytest.mark.integration
+
+XENAPI_VERSIONS = {
+    "sid": "26.21.1-1",
+    "trixie": "26.21.1-1~bpo13+1",
+    "bookworm": "26.21.1-1~bpo12+1",
+    "noble": "26.21.1-1~ubuntu24.04.1",
+    "resolute": "26.21.1-1~ubuntu26.04.1",
+}
+
+
+def in_container(session: Session, target: str, files: list[Path], script: str) -> tuple[int, str]:
+    """Run script as root (with network, for apt) in a clean container of target with files in /debs."""
+    with tempfile.TemporaryDirectory(prefix="kt-") as tmp:
+        debs = Path(tmp) / "debs"
+        debs.mkdir()
+        for f in files:
+            shutil.copyfile(f, debs / f.name)
+        (Path(tmp) / "test.sh").write_text("set -eux\n" + script)
+        log = Path(tmp) / "log"
+        spec = ContainerSpec(image=session.images[target].ref, command=("/bin/sh", "/kronos/test.sh"),
+                             network="host")
+        with session.engine.container(spec) as c:
+            c.put(debs, "/kronos")
+            c.put(Path(tmp) / "test.sh", "/kronos")
+            code = c.run(log)
+        return code, log.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_outputs_per_target_and_package(session: Session, target: str) -> None:
+    d = session.out / target / "python3-xenapi"
+    version = XENAPI_VERSIONS[target]
+    deb = d / f"python3-xenapi_{version}_all.deb"
+    assert deb.is_file()
+    dsc_path = d / f"python-xenapi_{version}.dsc"
+    with dsc_path.open() as f:
+        dsc = Dsc(f)
+    assert dsc["Format"] == "3.0 (quilt)" and dsc["Version"] == version
+    orig = d / "python-xenapi_26.21.1.orig.tar.gz"
+    # the PyPI sdist is the .orig tarball, byte for byte
+    from kronos.cache import sha256_file
+
+    assert sha256_file(orig) == "d5e5e6a3cc7e9ea9b04ebbaa9f5965fa48ce4c256f0d4bdb2e207f82aaf5cc5f"
+    changes = sorted(d.glob("*.changes"))
+    assert len(changes) == 1
+    with changes[0].open() as f:
+        ch = Changes(f)
+    assert ch["Version"] == version and deb.name in {x["name"] for x in ch["Files"]}
+    assert sorted(d.glob("*.buildinfo")) and (d / f"python3-xenapi_{version}.build").stat().st_size > 0
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_python3_xenapi_installs_and_imports(session: Session, target: str) -> None:
+    debs = sorted((session.out / target / "python3-xenapi").glob("*.deb"))
+    code, log = in_container(session, target, debs, (
+        "apt-get update -q\n"
+        "apt-get install -y -q --no-install-recommends /kronos/debs/python3-xenapi_*.deb\n"
+        "python3 -c 'import XenAPI, XenAPIPlugin; print(\"XENAPI-OK\", XenAPI.Session.__name__)'\n"
+        "dpkg-query -W -f='${Version}\\n' python3-xenapi\n"
+    ))
+    assert code == 0, log[-3000:]
+    assert "XENAPI-OK Session" in log
+    assert XENAPI_VERSIONS[target] in log.splitlines()[-1]
+
+
+def test_dh_ocaml_backport_usable_on_bookworm(session: Session) -> None:
+    debs = sorted((session.out / "bookworm" / "dh-ocaml").glob("*.deb"))
+    debs += sorted((session.out / "bookworm" / "quickjs").glob("*.deb"))
+    code, log = in_container(session, "bookworm", debs, (
+        "apt-get update -q\n"
+        "apt-get install -y -q --no-install-recommends /kronos/debs/*.deb\n"
+        "dpkg-query -W -f='${Version}\\n' dh-ocaml\n"
+        "qjs -e 'console.log(\"QJS\", 6*7)'\n"
+        "dh_ocamlinit --help >/dev/null && echo DH-OCAML-OK\n"
+    ))
+    assert code == 0, log[-3000:]
+    assert "3.8~bpo12+1" in log and "QJS 42" in log and "DH-OCAML-OK" in log
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_build_ran_as_builder_without_network(session: Session, target: str) -> None:
+    log = (session.out / target / "python3-xenapi" / f"python3-xenapi_{XENAPI_VERSIONS[target]}.build").read_text()
+    assert "kronos: building as builder with network interfaces: lo \n" in log
+
+
+def test_second_build_rebuilds_nothing(session: Session) -> None:
+    before = {p: p.stat().st_mtime_ns for p in session.out.rglob("*") if p.is_file()}
+    again = kronos("build", *(a for t in TARGETS for a in ("--target", t)), env=session.env)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "0 built, 7 up to date" in again.stdout
+    after = {p: p.stat().st_mtime_ns for p in session.out.rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_changed_input_gets_new_local_revision(session: Session, tmp_path: Path) -> None:
+    """A patch added for sid changes the content key: same upstream, next revision, old one kept in the ledger."""
+    project = tmp_path / "project"
+    shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(".venv", ".cache", "out", ".git", "*.egg-info"))
+    series = project / "patches" / "python3-xenapi" / "sid"
+    series.mkdir(parents=True)
+    (series / "readme-note.patch").write_text(
+        "--- a/README.md\n+++ b/README.md\n@@ -1,2 +1,3 @@\n+Built by Kronos.\n Usage\n =====\n"
+    )
+    (series / "series").write_text("readme-note.patch\n")
+    out = tmp_path / "out"
+    shutil.copytree(session.out, out, symlinks=True)
+    env = dict(session.env, KRONOS_OUTPUT_DIR=str(out), KRONOS_ROOT=str(project),
+               KRONOS_CACHE_DIR=str(ROOT / ".cache" / "kronos"))
+    result = kronos("build", "--target", "sid", "--only", "python3-xenapi", env=env, root=project)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "26.21.1-2" in result.stdout and "1 built" in result.stdout
+    assert (out / "sid" / "python3-xenapi" / "python3-xenapi_26.21.1-2_all.deb").is_file()
+    ledger = (out / "ledger" / "sid" / "python3-xenapi.json").read_text()
+    assert '"26.21.1-1"' in ledger and '"26.21.1-2"' in ledger

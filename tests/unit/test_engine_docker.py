@@ -1,0 +1,93 @@
+"""The Docker backend's exact SDK calls, against a fake client (the engine's only fake)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from kronos.engine.base import ContainerSpec
+from kronos.engine.docker import DockerEngine
+
+
+class FakeContainer:
+    def __init__(self, calls: list[Any]) -> None:
+        self.calls = calls
+        self.id = "c1"
+
+    def put_archive(self, path: str, data: bytes) -> bool:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            members = [(m.name, m.uid) for m in tar.getmembers()]
+        self.calls.append(("put_archive", path, members))
+        return True
+
+    def start(self) -> None:
+        self.calls.append(("start",))
+
+    def logs(self, **kw: Any) -> list[bytes]:
+        self.calls.append(("logs", kw))
+        return [b"line 1\n", b"line 2\n"]
+
+    def wait(self) -> dict[str, int]:
+        self.calls.append(("wait",))
+        return {"StatusCode": 3}
+
+    def commit(self, repository: str, tag: str) -> Any:
+        self.calls.append(("commit", repository, tag))
+        return type("I", (), {"id": "sha256:abc"})()
+
+    def remove(self, force: bool) -> None:
+        self.calls.append(("remove", force))
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.calls: list[Any] = []
+        client = self
+
+        class Containers:
+            def create(self, image: str, **kw: Any) -> FakeContainer:
+                client.calls.append(("create", image, kw))
+                return FakeContainer(client.calls)
+
+        self.containers = Containers()
+
+
+def test_container_lifecycle_calls(tmp_path: Path) -> None:
+    client = FakeClient()
+    engine = DockerEngine(client)
+    spec = ContainerSpec(image="kronos/deps-sid:0123", command=("/bin/sh", "/build/build.sh"),
+                         network="none", user="builder", workdir="/build", env=(("A", "1"),))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "x.dsc").write_text("x")
+    log = tmp_path / "log"
+    with engine.container(spec) as c:
+        c.put(tmp_path / "src", "/build", owner=1000)
+        assert c.run(log) == 3
+        c.commit("kronos/failed-sid-x", "1.0")
+    assert client.calls == [
+        ("create", "kronos/deps-sid:0123", {"command": ["/bin/sh", "/build/build.sh"], "network_mode": "none",
+                                            "user": "builder", "working_dir": "/build",
+                                            "environment": {"A": "1"}, "detach": True}),
+        ("put_archive", "/build", [("src", 1000), ("src/x.dsc", 1000)]),
+        ("start",),
+        ("logs", {"stream": True, "follow": True, "stdout": True, "stderr": True}),
+        ("wait",),
+        ("commit", "kronos/failed-sid-x", "1.0"),
+        ("remove", True),
+    ]
+    assert log.read_bytes() == b"line 1\nline 2\n"
+
+
+def test_container_removed_on_error() -> None:
+    client = FakeClient()
+    engine = DockerEngine(client)
+    spec = ContainerSpec(image="i", command=("true",), network="host")
+    try:
+        with engine.container(spec):
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert client.calls[-1] == ("remove", True)
+    assert client.calls[0][2]["network_mode"] == "host" and client.calls[0][2]["user"] == "root"

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kronos.config import load_settings
+from kronos.errors import ConfigError
+from kronos.recipe import DebianSource, PypiSource, load_recipe, load_recipes, order
+
+ROOT = Path(__file__).resolve().parents[2]
+SHA = "a" * 64
+
+
+def recipe(tmp_path: Path, text: str, name: str = "pkg", templates: bool = False) -> Path:
+    d = tmp_path / "recipes" / name
+    d.mkdir(parents=True)
+    if templates:
+        (d / "debian").mkdir()
+    (d / "recipe.toml").write_text(text)
+    return d / "recipe.toml"
+
+
+def test_project_recipes_load() -> None:
+    s = load_settings(ROOT, env={})
+    recipes = load_recipes(s)
+    assert {"python3-xenapi", "quickjs", "dh-ocaml"} <= set(recipes)
+    x = recipes["python3-xenapi"]
+    assert isinstance(x.source, PypiSource) and x.source.version == "26.21.1"
+    assert x.targets == ("sid", "trixie", "bookworm", "noble", "resolute")
+    d = recipes["dh-ocaml"]
+    assert isinstance(d.source, DebianSource) and d.source.suite == "sid" and d.after == ("quickjs",)
+    assert d.options_for("bookworm").profiles == ("nocheck", "nodoc")
+    assert [r.name for r in order(recipes, ["dh-ocaml"])] == ["quickjs", "dh-ocaml"]
+
+
+def test_per_target_options_override(tmp_path: Path) -> None:
+    s = load_settings(tmp_path, env={})
+    path = recipe(tmp_path, 'targets = ["sid", "bookworm"]\n[source]\nkind = "debian"\nsuite = "sid"\n'
+                            'package = "p"\n[build]\noptions = ["nocheck"]\nenv = { A = "1" }\n'
+                            '[build.targets.bookworm]\nprofiles = ["nodoc"]\nenv = { B = "2" }\n')
+    r = load_recipe(path, s)
+    assert r.options_for("sid").profiles == ()
+    b = r.options_for("bookworm")
+    assert b.profiles == ("nodoc",) and b.options == ("nocheck",) and dict(b.env) == {"A": "1", "B": "2"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[source]\nkind = "cvs"\n', r"source.kind: 'cvs' is not one of"),
+        ('[source]\nkind = "debian"\nsuite = "sid"\n', r"source: missing key 'package'"),
+        ('[source]\nkind = "pypi"\nname = "x"\nversion = "1"\nsha256 = "zz"\n', r"source.sha256: not a sha256"),
+        ('targets = ["nosuch"]\n[source]\nkind = "debian"\nsuite = "sid"\npackage = "p"\n',
+         r"targets: unknown target 'nosuch'"),
+        ('colour = "red"\n[source]\nkind = "debian"\nsuite = "sid"\npackage = "p"\n', r"unknown key 'colour'"),
+        ('targets = "sid"\n[source]\nkind = "debian"\nsuite = "sid"\npackage = "p"\n',
+         r"targets: expected list, got str"),
+        (f'[source]\nkind = "pypi"\nname = "x"\nversion = "1"\nsha256 = "{SHA}"\n',
+         r"a pypi source needs \[packaging\]"),
+        ('[source\nkind = "debian"\n', r"not valid TOML"),
+        ('targets = ["sid"]\n[source]\nkind = "debian"\nsuite = "sid"\npackage = "p"\n'
+         '[build.targets.bookworm]\nprofiles = []\n', r"build.targets.bookworm: not one of this recipe's targets"),
+    ],
+)
+def test_malformed_recipe_names_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    s = load_settings(tmp_path, env={})
+    path = recipe(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as e:
+        load_recipe(path, s)
+    assert str(path) in str(e.value)
+
+
+def test_order_rejects_cycles_and_unknown(tmp_path: Path) -> None:
+    s = load_settings(tmp_path, env={})
+    recipe(tmp_path, 'after = ["bb"]\n[source]\nkind = "debian"\nsuite = "sid"\npackage = "a"\n', "aa")
+    recipe(tmp_path, 'after = ["aa"]\n[source]\nkind = "debian"\nsuite = "sid"\npackage = "b"\n', "bb")
+    recipes = load_recipes(s)
+    with pytest.raises(ConfigError, match="cycle: aa -> bb -> aa"):
+        order(recipes, ["aa"])
+    with pytest.raises(ConfigError, match="unknown recipe 'zzz'"):
+        order(recipes, ["zzz"])
+
+
+def test_after_must_name_a_recipe(tmp_path: Path) -> None:
+    s = load_settings(tmp_path, env={})
+    recipe(tmp_path, 'after = ["ghost"]\n[source]\nkind = "debian"\nsuite = "sid"\npackage = "a"\n', "aa")
+    with pytest.raises(ConfigError, match="after: unknown recipe 'ghost'"):
+        load_recipes(s)
