@@ -42,6 +42,7 @@ venv: host $(BIN)/kronos
 
 run: engine venv
 	$(BIN)/kronos build
+	$(BIN)/kronos publish
 
 lint: venv
 	$(BIN)/ruff check kronos tests tasks.py bench

@@ -13,6 +13,7 @@ from pathlib import Path
 from debian.deb822 import Dsc
 
 from .archive.access import Archives
+from .cache import sha256_file
 from .config import Settings, Target
 from .engine import ContainerSpec, Engine
 from .errors import BuildError
@@ -90,18 +91,13 @@ class Builder:
     def deps_key(self, job: BuildJob) -> str:
         with job.dsc.open() as f:
             dsc = Dsc(f)
-        fields = {k: dsc.get(k, "") for k in DEP_FIELDS}
-        debs = sorted((d.name, os.path.getsize(d)) for d in job.local_debs)
-        from .cache import sha256_file
-
         return content_key({
             "image": job.image.id,
-            "fields": fields,
+            "fields": {k: dsc.get(k, "") for k in DEP_FIELDS},
             "profiles": self._env(job)["KRONOS_PROFILES"],
             "extra": self._extra_sources(job.target),
-            "local": debs,
-            "local_sha": [sha256_file(d) for d in sorted(job.local_debs)],
-            "script": (self.settings.containers_dir / "install-build-deps.sh").read_text(),
+            "local": sorted((d.name, sha256_file(d)) for d in job.local_debs),
+            "script": sha256_file(self.settings.containers_dir / "install-build-deps.sh"),
         })
 
     def deps_image(self, job: BuildJob, work: Path) -> str:

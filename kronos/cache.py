@@ -27,8 +27,9 @@ def sha256_file(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; on success fsync it and rename it into place."""
+def atomic_path(target: Path, sync: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; on success fsync it (unless not `sync`) and rename it
+    into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     os.close(fd)
@@ -36,11 +37,20 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp_path.chmod(0o644)
     try:
         yield tmp_path
-        with tmp_path.open("rb") as f:
-            os.fsync(f.fileno())
+        if sync:
+            with tmp_path.open("rb") as f:
+                os.fsync(f.fileno())
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def link_or_copy(src: Path, dest: Path) -> None:
+    """dest becomes src's content: a hard link where possible (same file system), else a copy."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
 
 
 def download(url: str, dest: Path, what: str) -> None:

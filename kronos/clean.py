@@ -1,28 +1,46 @@
-"""Removing outputs and unreferenced cache."""
+"""Removing outputs and the cache that nothing refers to any more."""
 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from .config import Settings
 from .log import info
+from .recipe import PypiSource, load_recipes
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    info(f"removed {path}")
 
 
 def clean(settings: Settings, ledger: bool = False, images: bool = False) -> None:
+    """Outputs and logs go (the version ledger stays unless `ledger`); in the cache only the
+    sources the recipes pin by checksum stay; failed-build images go, base images with `images`."""
     out = settings.output_dir
     if out.exists():
-        for child in out.iterdir():
-            if child.name == "ledger" and not ledger:
+        for child in sorted(out.iterdir()):
+            if child.name != "ledger" or ledger:
+                _remove(child)
+    cache = settings.cache_dir
+    if cache.exists():
+        pinned = {r.source.sha256 for r in load_recipes(settings).values() if isinstance(r.source, PypiSource)}
+        for child in sorted(cache.iterdir()):
+            if child.name != "sha256":
+                _remove(child)
                 continue
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-            info(f"removed {child}")
-    if settings.cache_dir.exists():
-        shutil.rmtree(settings.cache_dir)
-        info(f"removed {settings.cache_dir}")
-    if images:
-        from .engine import get_engine
+            for blob in sorted(child.glob("*/*")):
+                if blob.name not in pinned:
+                    _remove(blob)
+    from .engine import get_engine
 
-        engine = get_engine()
-        for ref in engine.images("kronos/"):
+    engine = get_engine()
+    prefixes = ["kronos/failed-"] + (["kronos/"] if images else [])
+    for prefix in prefixes:
+        for ref in engine.images(prefix):
             engine.remove_image(ref)
             info(f"removed image {ref}")

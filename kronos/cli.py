@@ -94,11 +94,14 @@ def images(c: Context, target: list[str] | None = None, refresh: bool = False) -
 
 
 @task(iterable=["target", "only"], help={"target": "a target (repeatable; default: the default targets)",
-                                         "only": "build only this recipe and what it comes after (repeatable)"})
+                                         "only": "build only this recipe and what it comes after (repeatable)",
+                                         "rebuild": "build the --only recipes (or all) even when up to date;"
+                                                    " the same inputs keep their version"})
 @handled
-def build(c: Context, target: list[str] | None = None, only: list[str] | None = None) -> None:
+def build(c: Context, target: list[str] | None = None, only: list[str] | None = None,
+          rebuild: bool = False) -> None:
     """Build the recipes for the targets in clean containers; unchanged inputs are not rebuilt."""
-    outcomes = _pipeline(settings(c)).build(target or None, only or None)
+    outcomes = _pipeline(settings(c)).build(target or None, only or None, rebuild)
     built = sum(o.built for o in outcomes)
     for o in outcomes:
         print(f"{o.target:10} {o.recipe:16} {o.version:32} {'built' if o.built else 'up to date'}")
@@ -115,7 +118,93 @@ def clean(c: Context, ledger: bool = False, images: bool = False) -> None:
     do_clean(settings(c), ledger=ledger, images=images)
 
 
-ns = Collection(targets, recipes, images, build, clean)
+def _publisher(s: Settings) -> Any:
+    from .publish.publisher import Publisher
+    from .publish.settings import load_repo_settings
+    from .publish.signing import signer
+
+    repo = load_repo_settings(s.root)
+    return repo, Publisher(repo, lambda: signer(repo), s.architecture)
+
+
+@task(iterable=["target"], help={"target": "a target whose outputs to publish (repeatable; default: the"
+                                           " default targets that have outputs)"})
+@handled
+def publish(c: Context, target: list[str] | None = None) -> None:
+    """Publish the built packages as a signed apt repository (atomic; by-hash; InRelease + Release.gpg)."""
+    from .publish.outputs import client_lines, uploads
+
+    s = settings(c)
+    names = target or [t for t in s.default_targets if (s.output_dir / t).is_dir()]
+    repo, publisher = _publisher(s)
+    found, records = uploads(s, names, publisher.seen_outputs())
+    summary = publisher.publish(found, outputs=records)
+    for line in summary.added + [f"dropped {d}" for d in summary.dropped]:
+        print(line)
+    print(f"repository {repo.path} ({repo.url}); to use it:")
+    for line in client_lines(repo.path, repo.name):
+        print(f"  {line}")
+
+
+@task
+@handled
+def repo_list(c: Context) -> None:
+    """List the published packages per suite."""
+    _, publisher = _publisher(settings(c))
+    for suite, rows in publisher.listing().items():
+        for name, version, arch in rows:
+            print(f"{suite:10} {name:24} {version:32} {arch}")
+
+
+@task(iterable=["package"], help={"suite": "the suite (target) to remove from", "package": "a package name"
+                                  " (repeatable; its binaries or source of every version)"})
+@handled
+def repo_remove(c: Context, suite: str, package: list[str] | None = None) -> None:
+    """Remove packages from a suite and publish the result."""
+    if not package:
+        raise Exit("kronos: error: name at least one --package", code=2)
+    _, publisher = _publisher(settings(c))
+    summary = publisher.publish({}, remove={suite: package})
+    for line in summary.dropped:
+        print(f"dropped {line}")
+
+
+@task(help={"uid": "the key's user id, e.g. 'Kronos Archive <archive@example.org>'",
+            "gnupghome": "where to keep the key (default: the repository's signing.gnupghome)",
+            "algo": "ed25519 (default), rsa3072 or rsa4096", "expire": "expiry, e.g. 2y (default)"})
+@handled
+def keys_create(c: Context, uid: str, gnupghome: str = "", algo: str = "ed25519", expire: str = "2y") -> None:
+    """Make a signing key (passphrase from the configured env variable or file); print its fingerprint."""
+    from .publish.settings import load_repo_settings
+    from .publish.signing import create_key, passphrase
+
+    s = settings(c)
+    repo = load_repo_settings(s.root)
+    home = Path(gnupghome) if gnupghome else repo.gnupghome
+    print(create_key(home, uid, passphrase(repo), algo, expire))
+
+
+@task(help={"target": "sid, noble or resolute (the upload targets in repo/repository.toml)",
+            "dry_run": "prepare, sign and check the upload, but do not send it (the only mode without a host)"})
+@handled
+def upload(c: Context, target: str, dry_run: bool = False) -> None:
+    """Prepare a signed source-only upload (.changes, .dsc, .buildinfo) of our own packages for a target."""
+    from .publish.settings import load_repo_settings
+    from .upload import upload as do_upload
+
+    s = settings(c)
+    for path in do_upload(s, load_repo_settings(s.root), target, dry_run):
+        print(path)
+
+
+repo_ns = Collection("repo")
+repo_ns.add_task(repo_list, "list")  # type: ignore[arg-type]
+repo_ns.add_task(repo_remove, "remove")
+keys_ns = Collection("keys")
+keys_ns.add_task(keys_create, "create")
+ns = Collection(targets, recipes, images, build, clean, publish, upload)
+ns.add_collection(repo_ns)
+ns.add_collection(keys_ns)
 program = Program(namespace=ns, version=__version__, name="kronos", binary="kronos")
 
 

@@ -149,23 +149,23 @@ def _archive(name: str, t: Table) -> Archive:
     snapshot = t.flag("snapshot", False)
     t.done()
     if mirror != "auto" and not re.match(r"^(https?|file)://", mirror):
-        raise ConfigError(f"{t.where}.mirror: '{mirror}' is neither 'auto' nor a URL")
+        raise ConfigError(f"{t.at('mirror')}: '{mirror}' is neither 'auto' nor a URL")
     return Archive(name, family, mirror.rstrip("/"), Path(keyring) if keyring else None, kp, snapshot)
 
 
 def _target(name: str, t: Table, archives: Mapping[str, Archive]) -> Target:
     archive = t.text("archive", required=True)
     if archive not in archives:
-        raise ConfigError(f"{t.where}.archive: unknown archive '{archive}'")
+        raise ConfigError(f"{t.at('archive')}: unknown archive '{archive}'")
     suite = t.text("suite", required=True)
     lists = {k: t.strings(k) for k in ("pockets", "extra_suites", "components", "include")}
     for key in ("pockets", "extra_suites"):
         for s in lists[key] + (suite,):
             if not _SUITE.match(s):
-                raise ConfigError(f"{t.where}.{key}: '{s}' is not a suite name")
+                raise ConfigError(f"{t.at(key)}: '{s}' is not a suite name")
     suffix = t.text("version_suffix", required=True)
     if "{n}" not in suffix:
-        raise ConfigError(f"{t.where}.version_suffix: must contain {{n}}, the local revision")
+        raise ConfigError(f"{t.at('version_suffix')}: must contain {{n}}, the local revision")
     target = Target(
         name=name,
         archive=archive,

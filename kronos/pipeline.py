@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +97,8 @@ class Pipeline:
     def images(self, names: list[str] | None, refresh: bool = False) -> list[images.Image]:
         return [images.ensure(self.settings, self.engine, self.archives, t, refresh) for t in self.targets(names)]
 
-    def build(self, target_names: list[str] | None, only: list[str] | None) -> list[Outcome]:
+    def build(self, target_names: list[str] | None, only: list[str] | None,
+              rebuild: bool = False) -> list[Outcome]:
         recipes = load_recipes(self.settings)
         targets = self.targets(target_names)
         wanted = only or sorted(recipes)
@@ -105,18 +108,23 @@ class Pipeline:
             if not todo:
                 continue
             with step(f"Target {target.name}"):
-                image = images.ensure(self.settings, self.engine, self.archives, target)
+                # made when the first recipe needs it: bad sources fail before any mmdebstrap
+                image = functools.cache(functools.partial(images.ensure, self.settings, self.engine,
+                                                          self.archives, target))
                 for recipe in todo:
-                    outcomes.append(self.build_one(recipes, recipe, target, image))
+                    force = rebuild and (not only or recipe.name in only)
+                    outcomes.append(self.build_one(recipes, recipe, target, image, force))
         return outcomes
 
     def build_one(self, recipes: dict[str, Recipe], recipe: Recipe, target: Target,
-                  image: Image) -> Outcome:
+                  get_image: Callable[[], Image], rebuild: bool = False) -> Outcome:
+        """Build recipe for target unless its content key is already built (rebuild: build anyway)."""
         local_debs = tuple(d for dep in _closure(recipes, recipe) for d in self.layout.debs(target.name, dep))
         ledger = self.layout.ledger(target.name, recipe.name)
         final = self.layout.package_dir(target.name, recipe.name)
         with scratch(self.settings.cache_dir, f"{recipe.name}-") as work:
             inputs, fetched = self.preparer.fetch(recipe, target, work)
+            image = get_image()
             key = inputs.key({
                 "image": image.id,
                 "local_debs": [sha256_file(d) for d in local_debs],
@@ -124,7 +132,7 @@ class Pipeline:
             })
             entry, known = choose_version(inputs, key, ledger)
             record = self.layout.record(target.name, recipe.name)
-            if known and record is not None and record.get("key") == key:
+            if known and not rebuild and record is not None and record.get("key") == key:
                 info(f"{recipe.name} {entry.version} ({target.name}) is up to date")
                 files = record.get("files")
                 names = tuple(str(f) for f in files) if isinstance(files, list) else ()

@@ -108,7 +108,7 @@ def _source(t: Table, recipe_dir: Path, settings: Settings) -> Source:
     if kind == "debian":
         archive = t.text("archive", "debian")
         if archive not in settings.archives:
-            raise ConfigError(f"{t.where}.archive: unknown archive '{archive}'")
+            raise ConfigError(f"{t.at('archive')}: unknown archive '{archive}'")
         src = DebianSource(
             archive=archive,
             suite=t.text("suite", required=True),
@@ -119,7 +119,7 @@ def _source(t: Table, recipe_dir: Path, settings: Settings) -> Source:
     elif kind == "pypi":
         sha = t.text("sha256", required=True)
         if not _SHA256.match(sha):
-            raise ConfigError(f"{t.where}.sha256: not a sha256 hex digest")
+            raise ConfigError(f"{t.at('sha256')}: not a sha256 hex digest")
         src = PypiSource(t.text("name", required=True), t.text("version", required=True), sha)
     else:
         path = (recipe_dir / t.text("path", required=True)).resolve()

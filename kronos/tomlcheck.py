@@ -25,12 +25,22 @@ def load(path: Path) -> dict[str, Any]:
 class Table:
     """A TOML table read with type checks; unknown keys are refused by done()."""
 
-    def __init__(self, data: Mapping[str, Any], where: str) -> None:
+    def __init__(self, data: Mapping[str, Any], file: str, path: str = "") -> None:
+        self.file = file
+        self.path = path
         if not isinstance(data, Mapping):
-            raise ConfigError(f"{where}: expected a table")
+            raise ConfigError(f"{self.where}: expected a table")
         self.data = data
-        self.where = where
         self.seen: set[str] = set()
+
+    @property
+    def where(self) -> str:
+        """`file: table.path` (or just the file for the top level)."""
+        return f"{self.file}: {self.path}" if self.path else self.file
+
+    def at(self, key: str) -> str:
+        """`file: table.path.key`."""
+        return f"{self.file}: {self.path}.{key}" if self.path else f"{self.file}: {key}"
 
     def _get(self, key: str, kind: type[T] | tuple[type, ...], default: Any, required: bool) -> Any:
         self.seen.add(key)
@@ -41,7 +51,7 @@ class Table:
         value = self.data[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            raise ConfigError(f"{self.where}.{key}: expected {names}, got {type(value).__name__}")
+            raise ConfigError(f"{self.at(key)}: expected {names}, got {type(value).__name__}")
         return value
 
     def text(self, key: str, default: str | None = None, required: bool = False) -> Any:
@@ -59,17 +69,17 @@ class Table:
         value = self._get(key, list, list(default), False)
         for item in value:
             if not isinstance(item, str):
-                raise ConfigError(f"{self.where}.{key}: expected a list of strings")
+                raise ConfigError(f"{self.at(key)}: expected a list of strings")
         return tuple(value)
 
     def sub(self, key: str, required: bool = False) -> Table:
         value = self._get(key, dict, {}, required)
-        return Table(value, f"{self.where}.{key}")
+        return Table(value, self.file, f"{self.path}.{key}" if self.path else key)
 
     def choice(self, key: str, choices: tuple[str, ...], default: str | None = None) -> str:
         value = self.text(key, default, required=default is None)
         if value not in choices:
-            raise ConfigError(f"{self.where}.{key}: '{value}' is not one of {', '.join(choices)}")
+            raise ConfigError(f"{self.at(key)}: '{value}' is not one of {', '.join(choices)}")
         result: str = value
         return result
 

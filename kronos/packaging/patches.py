@@ -48,9 +48,12 @@ def series(patches_dir: Path, recipe: str, family: str, target: str) -> list[Pat
 
 
 def _rejected_hunk(output: str) -> str:
+    current = ""
     for line in output.splitlines():
+        if line.startswith("checking file "):
+            current = line[len("checking file "):].strip()
         if "FAILED" in line or "malformed" in line or "can't find file" in line or "Only garbage" in line:
-            return line.strip()
+            return f"{current}: {line.strip()}" if current else line.strip()
     lines = output.strip().splitlines()
     return lines[-1].strip() if lines else "patch failed"
 

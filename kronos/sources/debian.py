@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from debian.debian_support import Version
 
 from ..archive import indices
 from ..archive.access import Archives
+from ..cache import link_or_copy
 from ..config import Archive
 from ..errors import FetchError, VerifyError
 
@@ -52,7 +52,7 @@ def fetch(archives: Archives, archive: Archive, suite: str, package: str, versio
     directory = str(stanza["Directory"])
     files = stanza.get("Checksums-Sha256") or []
     if not files:
-        raise VerifyError(f"{package} {ver} ({suite}): the Sources entry has no Checksums-Sha256")
+        raise VerifyError(f"{package} {ver} ({archive.name} {suite}): the Sources entry has no Checksums-Sha256")
     dest.mkdir(parents=True, exist_ok=True)
     checksums = []
     dsc_path = None
@@ -62,19 +62,19 @@ def fetch(archives: Archives, archive: Archive, suite: str, package: str, versio
         blob = archives.cache.fetch(f"{mirror}/{directory}/{name}", sha, size, what)
         target = dest / name
         target.unlink(missing_ok=True)
-        os.link(blob, target) if blob.stat().st_dev == dest.stat().st_dev else target.write_bytes(blob.read_bytes())
+        link_or_copy(blob, target)
         checksums.append((name, sha))
         if name.endswith(".dsc"):
             dsc_path = target
     if dsc_path is None:
-        raise VerifyError(f"{package} {ver} ({suite}): the Sources entry lists no .dsc")
+        raise VerifyError(f"{package} {ver} ({archive.name} {suite}): the Sources entry lists no .dsc")
     with dsc_path.open() as f:
         dsc = Dsc(f)
     index_sums = dict(checksums)
     for item in dsc.get("Checksums-Sha256", []):
         if index_sums.get(item["name"]) != item["sha256"]:
             raise VerifyError(
-                f"{package} {ver} ({suite}): {dsc_path.name} lists {item['name']} with a checksum"
+                f"{package} {ver} ({archive.name} {suite}): {dsc_path.name} lists {item['name']} with a checksum"
                 " that does not match the signed Sources index"
             )
     return FetchedSource(package, ver, dsc_path, tuple(checksums))

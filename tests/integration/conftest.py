@@ -39,7 +39,9 @@ def kronos(*args: str, env: dict[str, str], root: Path = ROOT) -> subprocess.Com
 
 @pytest.fixture(scope="session")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    out = tmp_path_factory.mktemp("out")
+    # KRONOS_TEST_OUTPUT_DIR reuses the outputs of an earlier session (a developer's shortcut; CI starts empty)
+    reuse = os.environ.get("KRONOS_TEST_OUTPUT_DIR")
+    out = Path(reuse) if reuse else tmp_path_factory.mktemp("out")
     env = dict(os.environ, KRONOS_OUTPUT_DIR=str(out), KRONOS_ROOT=str(ROOT))
     env.pop("KRONOS_TARGETS", None)
     first = kronos("build", *(a for t in TARGETS for a in ("--target", t)), env=env)

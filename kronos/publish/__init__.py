@@ -1,0 +1,1 @@
+"""Stage 4: the signed apt repository (and, from it, source uploads)."""

@@ -1,0 +1,336 @@
+"""Publishing: build outputs -> pool + a new signed generation of dists/, swapped in atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from debian.deb822 import Deb822, Dsc, Release
+from debian.debian_support import Version
+
+from ..cache import atomic_path
+from ..clock import now
+from ..log import info
+from . import indices, tree
+from .fault import checkpoint
+from .settings import RepoSettings
+from .signing import Signer, gpg_home
+from .tree import PublishError
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What one recipe's build gives a suite: binary packages and one source package."""
+
+    source: str
+    debs: tuple[Path, ...]
+    dsc: Path | None
+
+
+@dataclass
+class Summary:
+    added: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    suites_changed: list[str] = field(default_factory=list)
+    generation: str = ""
+
+
+def dsc_files(dsc: Path) -> list[Path]:
+    with dsc.open() as f:
+        d = Dsc(f)
+    return [dsc.with_name(item["name"]) for item in d["Files"]]
+
+
+class Publisher:
+    def __init__(self, repo: RepoSettings, make_signer: Callable[[], Signer], architecture: str) -> None:
+        self.repo = repo
+        self.root = repo.path
+        self.make_signer = make_signer
+        self.arch = architecture
+
+    # -- planning (no writes) -------------------------------------------------------------------
+
+    def _stage(self, state: dict[str, Any], suite: str, up: Upload, summary: Summary,
+               writes: dict[str, tuple[Path, str]]) -> None:
+        comp = self.repo.component
+        s = state["suites"].setdefault(suite, {"packages": {}, "removed": [], "date": None, "indices": {}})
+        history: dict[str, str] = state["pool"]
+        directory = indices.pool_dir(comp, up.source)
+
+        def claim(path: Path) -> indices.Digest | None:
+            """Check path may take its pool name; its digest, or None when it is that very pool file."""
+            rel = f"{directory}/{path.name}"
+            pooled = self.root / rel
+            if rel in history and pooled.exists() and os.path.samefile(path, pooled):
+                return None
+            d = indices.digest_file(path)
+            if history.get(rel, d.sha256) != d.sha256:
+                raise PublishError(
+                    f"pool file {rel} already exists with other content: a version must never name two"
+                    f" builds (from {path})"
+                )
+            if rel not in history or not (self.root / rel).exists():
+                writes[rel] = (path, d.sha256)
+            history[rel] = d.sha256
+            return d
+
+        for deb in up.debs:
+            rel = f"{directory}/{deb.name}"
+            known = s["packages"].get(rel)
+            d = claim(deb)
+            if known is not None:
+                continue
+            if d is None:
+                d = indices.digest_file(deb)
+            stanza = indices.deb_stanza(deb, rel, d)
+            ident = f"{stanza['Package']} {stanza['Version']} {stanza['Architecture']}"
+            if f"{stanza['Package']} {stanza['Version']}" in s["removed"]:
+                continue
+            s["packages"][rel] = {"kind": "deb", "name": stanza["Package"], "version": stanza["Version"],
+                                  "arch": stanza["Architecture"], "stanza": stanza.dump(), "files": [rel]}
+            summary.added.append(f"{suite}: {ident}")
+        if up.dsc is not None:
+            rel = f"{directory}/{up.dsc.name}"
+            parts = [up.dsc, *dsc_files(up.dsc)]
+            claimed = {p.name: claim(p) for p in parts}
+            if rel in s["packages"]:
+                return
+            digests = {p.name: claimed[p.name] or indices.digest_file(p) for p in parts}
+            stanza = indices.dsc_stanza(up.dsc, directory, digests)
+            if f"{stanza['Package']} {stanza['Version']}" in s["removed"]:
+                return
+            s["packages"][rel] = {"kind": "dsc", "name": stanza["Package"], "version": stanza["Version"],
+                                  "arch": "source", "stanza": stanza.dump(),
+                                  "files": [f"{directory}/{p.name}" for p in parts]}
+            summary.added.append(f"{suite}: {stanza['Package']} {stanza['Version']} source")
+
+    def _retain(self, state: dict[str, Any], summary: Summary) -> None:
+        """Keep the newest keep_versions versions of each package (per architecture) in each suite."""
+        for suite, s in state["suites"].items():
+            groups: dict[tuple[str, str, str], list[str]] = {}
+            for rel, e in s["packages"].items():
+                groups.setdefault((e["kind"], e["name"], e["arch"]), []).append(rel)
+            for rels in groups.values():
+                rels.sort(key=lambda r: Version(s["packages"][r]["version"]), reverse=True)
+                for rel in rels[self.repo.keep_versions:]:
+                    e = s["packages"].pop(rel)
+                    summary.dropped.append(f"{suite}: {e['name']} {e['version']} {e['arch']}")
+
+    def _orphans(self, state: dict[str, Any], t: float) -> None:
+        referenced = {f for s in state["suites"].values() for e in s["packages"].values() for f in e["files"]}
+        orphans: dict[str, float] = state.setdefault("orphans", {})
+        for rel in list(orphans):
+            if rel in referenced:
+                del orphans[rel]
+        present = set(state.get("present", [])) | referenced
+        deleted = []
+        for rel in sorted(present - referenced):
+            since = orphans.setdefault(rel, t)
+            if t - since >= self.repo.grace_seconds:
+                deleted.append(rel)
+                del orphans[rel]
+        state["present"] = sorted(present - set(deleted))
+        state["deleted"] = deleted
+
+    # -- writing a generation -----------------------------------------------------------------
+
+    def _suite_files(self, s: dict[str, Any], previous: Path | None) -> dict[str, bytes]:
+        """The suite's index files; compressed forms of an unchanged index come from the previous
+        generation instead of being compressed again."""
+        comp = self.repo.component
+        debs = [e for e in s["packages"].values() if e["kind"] == "deb" and e["arch"] in (self.arch, "all")]
+        dscs = [e for e in s["packages"].values() if e["kind"] == "dsc"]
+
+        def ordered(entries: list[dict[str, Any]]) -> list[str]:
+            return [e["stanza"] for e in sorted(entries, key=lambda e: (e["name"], Version(e["version"]), e["arch"]))]
+
+        files: dict[str, bytes] = {}
+        known: dict[str, str] = s.get("indices", {})
+        for stem, entries in ((f"{comp}/binary-{self.arch}/Packages", debs), (f"{comp}/source/Sources", dscs)):
+            plain = indices.render(ordered(entries))
+            old = [previous / (stem + ext) for ext in indices.COMPRESSIONS] if previous else []
+            if (old and known.get(stem) == indices.digest_bytes(plain).sha256
+                    and all(p.exists() for p in old)):
+                files[stem] = plain
+                files.update({stem + ext: p.read_bytes() for ext, p in zip(indices.COMPRESSIONS, old, strict=True)})
+                continue
+            for ext, data in indices.compressed(plain).items():
+                files[stem + ext] = data
+        return files
+
+    def _release(self, suite: str, s: dict[str, Any], files: dict[str, indices.Digest], t: float) -> bytes:
+        r = Release()
+        r["Origin"] = self.repo.origin
+        r["Label"] = self.repo.label
+        r["Suite"] = suite
+        r["Codename"] = suite
+        date = tree.release_date(s.get("date"))
+        r["Date"] = tree.rfc1123(date)
+        if self.repo.valid_days:
+            r["Valid-Until"] = tree.rfc1123(date + self.repo.valid_days * 86400)
+        r["Architectures"] = self.arch
+        r["Components"] = self.repo.component
+        if self.repo.description:
+            r["Description"] = self.repo.description
+        r["Acquire-By-Hash"] = "yes"
+        r["SHA256"] = [{"sha256": d.sha256, "size": str(d.size), "name": n} for n, d in sorted(files.items())]  # type: ignore[assignment]
+        r["SHA512"] = [{"sha512": d.sha512, "size": str(d.size), "name": n} for n, d in sorted(files.items())]  # type: ignore[assignment]
+        s["date"] = r["Date"]
+        return r.dump().encode()
+
+    def _write_suite(self, gen: Path, prev: Path | None, suite: str, s: dict[str, Any],
+                     byhash: dict[str, float | None], t: float, signer: Callable[[], Signer],
+                     summary: Summary) -> None:
+        base = gen / "dists" / suite
+        files = self._suite_files(s, prev / "dists" / suite if prev else None)
+        digests = {name: indices.digest_bytes(data) for name, data in files.items()}
+        for name, data in files.items():
+            tree.write_file(base / name, data)
+            d = digests[name]
+            for algo, hexd in (("SHA256", d.sha256), ("SHA512", d.sha512)):
+                rel = f"{Path(name).parent}/by-hash/{algo}/{hexd}"
+                target = base / rel
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(base / name, target)
+                byhash[f"{suite}/{rel}"] = None
+        new_sums = {n: d.sha256 for n, d in digests.items()}
+        unchanged = (prev is not None and s.get("indices") == new_sums and not self.repo.valid_days
+                     and s.get("signed_by") == list(signer().fingerprints))
+        signed = ("Release", "InRelease", "Release.gpg")
+        if unchanged and prev is not None and all((prev / "dists" / suite / f).exists() for f in signed):
+            for f in signed:
+                os.link(prev / "dists" / suite / f, base / f)
+            return
+        release = self._release(suite, s, digests, t)
+        sg = signer()
+        tree.write_file(base / "Release", release)
+        checkpoint(f"{suite} Release")
+        tree.write_file(base / "Release.gpg", sg.detach(release))
+        tree.write_file(base / "InRelease", sg.clearsign(release))
+        checkpoint(f"{suite} InRelease")
+        s["indices"] = new_sums
+        s["signed_by"] = list(sg.fingerprints)
+        summary.suites_changed.append(suite)
+
+    def _carry_byhash(self, gen: Path, prev: Path | None, old: dict[str, float | None],
+                      new: dict[str, float | None], t: float) -> None:
+        """Superseded by-hash files stay for the grace period (clients may hold the old InRelease)."""
+        if prev is None:
+            return
+        for rel, since in old.items():
+            if rel in new:
+                continue
+            first = t if since is None else since
+            src = prev / "dists" / rel
+            if t - first < self.repo.grace_seconds and src.exists():
+                dest = gen / "dists" / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.link(src, dest)
+                new[rel] = first
+
+    def _client_files(self, signer: Signer, suites: list[str]) -> None:
+        binary = signer.export(armor=False)
+        armored = signer.export(armor=True)
+        example = Deb822()
+        example["Types"] = "deb"
+        example["URIs"] = self.repo.url
+        example["Suites"] = " ".join(suites)
+        example["Components"] = self.repo.component
+        example["Signed-By"] = f"/usr/share/keyrings/{self.repo.keyring_name}"
+        for name, data in ((self.repo.keyring_name, binary),
+                           (self.repo.keyring_name.replace(".pgp", ".asc"), armored),
+                           (f"{self.repo.name}.sources", example.dump().encode())):
+            path = self.root / name
+            if not path.exists() or path.read_bytes() != data:
+                with atomic_path(path) as tmp:
+                    tmp.write_bytes(data)
+
+    # -- the whole publish ----------------------------------------------------------------------
+
+    def seen_outputs(self) -> dict[str, list[int]]:
+        """The build records (path -> [mtime_ns, size]) the published state was made from."""
+        seen: dict[str, list[int]] = tree.load_state(self.root).get("outputs", {})
+        return seen
+
+    def publish(self, uploads: dict[str, list[Upload]], remove: dict[str, list[str]] | None = None,
+                outputs: dict[str, list[int]] | None = None) -> Summary:
+        """Add uploads (suite -> uploads) and drop `remove` (suite -> package names); one new generation.
+        `outputs` are the build records the uploads were read from (kept for the next publish)."""
+        summary = Summary()
+        cached: list[Signer] = []
+
+        def signer() -> Signer:
+            if not cached:
+                cached.append(self.make_signer())
+            return cached[0]
+
+        first = signer()  # a missing, expired or locked key fails before anything is written
+        with tree.locked(self.root), gpg_home(first.home):
+            state = tree.load_state(self.root)
+            prev = tree.current_generation(self.root)
+            t = now().timestamp()
+            writes: dict[str, tuple[Path, str]] = {}
+            for suite, ups in sorted(uploads.items()):
+                for up in ups:
+                    self._stage(state, suite, up, summary, writes)
+            for suite, names in (remove or {}).items():
+                s = state["suites"].get(suite)
+                if s is None:
+                    raise PublishError(f"suite '{suite}' is not published")
+                for name in names:
+                    gone = [rel for rel, e in s["packages"].items() if e["name"] == name]
+                    if not gone:
+                        raise PublishError(f"package '{name}' is not in suite '{suite}'")
+                    for rel in gone:
+                        e = s["packages"].pop(rel)
+                        s["removed"].append(f"{e['name']} {e['version']}")
+                        summary.dropped.append(f"{suite}: {e['name']} {e['version']} {e['arch']}")
+            self._retain(state, summary)
+            rekeyed = state.get("client", {}).get("keys") != list(first.fingerprints)
+            if (prev is not None and not (summary.added or summary.dropped or writes or rekeyed)
+                    and not self.repo.valid_days):
+                info("the repository is up to date")
+                summary.generation = prev.name
+                return summary
+            self._orphans(state, t)
+            created: list[str] = []
+            gen: Path | None = None
+            try:
+                for rel, (src, sha) in sorted(writes.items()):
+                    if tree.add_pool_file(self.root, rel, src, sha):
+                        created.append(rel)
+                gen = tree.new_generation(self.root)
+                old_byhash: dict[str, float | None] = state.get("byhash", {})
+                new_byhash: dict[str, float | None] = {}
+                for suite, s in sorted(state["suites"].items()):
+                    self._write_suite(gen, prev, suite, s, new_byhash, t, signer, summary)
+                self._carry_byhash(gen, prev, old_byhash, new_byhash, t)
+                state["byhash"] = new_byhash
+                state["generation"] = gen.name
+                state["outputs"] = {**state.get("outputs", {}), **(outputs or {})}
+                client = {"keys": list(signer().fingerprints), "suites": sorted(state["suites"])}
+                if state.get("client") != client or not (self.root / self.repo.keyring_name).exists():
+                    self._client_files(signer(), client["suites"])
+                    state["client"] = client
+            except BaseException:
+                # nothing was published: leave the tree as it was
+                if gen is not None:
+                    shutil.rmtree(gen, ignore_errors=True)
+                for rel in created:
+                    (self.root / rel).unlink(missing_ok=True)
+                raise
+            tree.swap(self.root, gen, state)
+            tree.collect_garbage(self.root, gen, state)
+            summary.generation = gen.name
+        info(f"published generation {gen.name}: {len(summary.added)} added, {len(summary.dropped)} dropped")
+        return summary
+
+    def listing(self) -> dict[str, list[tuple[str, str, str]]]:
+        state = tree.load_state(self.root)
+        return {suite: sorted((e["name"], e["version"], e["arch"]) for e in s["packages"].values())
+                for suite, s in sorted(state["suites"].items())}
