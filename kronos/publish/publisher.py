@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import os
 import shutil
 from collections.abc import Callable
@@ -212,6 +213,9 @@ class Publisher:
         checkpoint(f"{suite} Release")
         tree.write_file(base / "Release.gpg", sg.detach(release))
         tree.write_file(base / "InRelease", sg.clearsign(release))
+        date = email.utils.parsedate_to_datetime(s["date"]).timestamp()
+        for name in ("Release", "Release.gpg", "InRelease"):
+            os.utime(base / name, (date, date))  # If-Modified-Since answers follow the Date
         checkpoint(f"{suite} InRelease")
         s["indices"] = new_sums
         s["signed_by"] = list(sg.fingerprints)

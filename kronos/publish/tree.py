@@ -152,9 +152,10 @@ def rfc1123(ts: float) -> str:
 
 
 def release_date(previous: str | None) -> float:
-    """Now, but never before the previous publish's Date (apt keeps the newer file)."""
+    """Now, but always after the previous publish's Date: apt keeps the newer file, and the files'
+    mtimes (Last-Modified over HTTP, which has one-second steps) follow the Date."""
     t = float(int(now().timestamp()))
     if previous:
         parsed = email.utils.parsedate_to_datetime(previous).timestamp()
-        t = max(t, parsed)
+        t = max(t, parsed + 1)
     return t
