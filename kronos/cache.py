@@ -45,6 +45,16 @@ def atomic_path(target: Path, sync: bool = True) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def replace_dir(staged: Path, final: Path) -> None:
+    """Put a complete directory in place of final: the old one goes only after the new one is whole."""
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staged, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def link_or_copy(src: Path, dest: Path) -> None:
     """dest becomes src's content: a hard link where possible (same file system), else a copy."""
     try:

@@ -108,7 +108,7 @@ def build(c: Context, target: list[str] | None = None, only: list[str] | None = 
     print(f"{built} built, {len(outcomes) - built} up to date")
 
 
-@task(help={"ledger": "also forget the version ledger (versions may then be reused)",
+@task(help={"ledger": "also forget the version and upload ledgers (versions may then be reused or re-uploaded)",
             "images": "also remove kronos's images from the engine"})
 @handled
 def clean(c: Context, ledger: bool = False, images: bool = False) -> None:

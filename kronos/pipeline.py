@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from pathlib import Path
 from . import images
 from .archive.access import Archives
 from .build import Builder, BuildJob, scratch
-from .cache import Cache, sha256_file
+from .cache import Cache, replace_dir, sha256_file
 from .config import Settings, Target
 from .engine import Engine
 from .images import Image
@@ -69,16 +68,6 @@ def _closure(recipes: dict[str, Recipe], recipe: Recipe) -> list[str]:
             seen.append(name)
             stack.extend(recipes[name].after)
     return sorted(seen)
-
-
-def _publish_dir(tmp: Path, final: Path) -> None:
-    """Put a complete output directory in place: the old one goes only after the new one is whole."""
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 class Pipeline:
@@ -156,6 +145,6 @@ class Pipeline:
                     "source": inputs.source_name, "key": key, "image": image.ref, "files": files,
                 }, indent=2, sort_keys=True) + "\n")
                 ledger.record(entry)
-                _publish_dir(staged, final)
+                replace_dir(staged, final)
                 info(f"{len(produced)} binary artefacts in {final}")
         return Outcome(recipe.name, target.name, entry.version, True, tuple(files))

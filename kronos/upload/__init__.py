@@ -18,7 +18,7 @@ from typing import Any
 from .. import images
 from ..archive.access import Archives
 from ..build import scratch
-from ..cache import Cache, atomic_path
+from ..cache import Cache, atomic_path, replace_dir
 from ..config import Settings, Target
 from ..engine import Engine, get_engine
 from ..log import info, step
@@ -52,16 +52,6 @@ class Context:
         return self.settings.output_dir / "uploads" / self.target.name
 
 
-def _swap_in(staged: Path, final: Path) -> None:
-    """The old artefact directory goes only once the new one is complete."""
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(staged, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _prepare(ctx: Context, c: Candidate) -> Path:
     """Make, sign and check one upload; return its .changes in out/uploads/<target>/<name>/."""
     final = ctx.root / c.name
@@ -92,7 +82,7 @@ def _prepare(ctx: Context, c: Candidate) -> Path:
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    _swap_in(staged, final)
+    replace_dir(staged, final)
     return final / a.changes.name
 
 
