@@ -124,7 +124,8 @@ def _publisher(s: Settings) -> Any:
     from .publish.signing import signer
 
     repo = load_repo_settings(s.root)
-    return repo, Publisher(repo, lambda: signer(repo), s.architecture)
+    # the publisher signs the new generation before it writes anything visible: no probe signature
+    return repo, Publisher(repo, lambda: signer(repo, probe=False), s.architecture)
 
 
 @task(iterable=["target"], help={"target": "a target whose outputs to publish (repeatable; default: the"

@@ -6,6 +6,8 @@ import concurrent.futures
 import gzip
 import hashlib
 import lzma
+import multiprocessing
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +60,22 @@ def deb_stanza(path: Path, filename: str, d: Digest) -> Deb822:
     # incompressible hex of more hashes doubles the time xz takes. Release lists SHA256 and SHA512.
     stanza["SHA256"] = d.sha256
     return stanza
+
+
+def read_deb(job: tuple[Path, str]) -> tuple[Digest, str]:
+    """(digest, Packages stanza) of one .deb named `filename` in the pool; a process pool maps this."""
+    path, filename = job
+    d = digest_file(path)
+    return d, deb_stanza(path, filename, d).dump()
+
+
+def read_debs(jobs: list[tuple[Path, str]]) -> dict[Path, tuple[Digest, str]]:
+    """read_deb over many .debs, on every core when there are enough to pay for the processes."""
+    if len(jobs) < 64 or (os.cpu_count() or 1) < 2:
+        return {job[0]: read_deb(job) for job in jobs}
+    ctx = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=ctx) as pool:
+        return dict(zip((j[0] for j in jobs), pool.map(read_deb, jobs, chunksize=32), strict=True))
 
 
 def dsc_stanza(path: Path, directory: str, files: dict[str, Digest]) -> Deb822:

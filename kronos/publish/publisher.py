@@ -52,6 +52,18 @@ class Publisher:
         self.root = repo.path
         self.make_signer = make_signer
         self.arch = architecture
+        self._read: dict[Path, tuple[indices.Digest, str]] = {}
+
+    def _read_new_debs(self, state: dict[str, Any], uploads: dict[str, list[Upload]]) -> None:
+        """Read every .deb the state does not know yet, in parallel (the bulk of a large first publish)."""
+        jobs = []
+        for suite, ups in uploads.items():
+            known = state["suites"].get(suite, {}).get("packages", {})
+            for up in ups:
+                directory = indices.pool_dir(self.repo.component, up.source)
+                jobs += [(deb, f"{directory}/{deb.name}") for deb in up.debs
+                         if f"{directory}/{deb.name}" not in known]
+        self._read = indices.read_debs(jobs)
 
     # -- planning (no writes) -------------------------------------------------------------------
 
@@ -68,7 +80,7 @@ class Publisher:
             pooled = self.root / rel
             if rel in history and pooled.exists() and os.path.samefile(path, pooled):
                 return None
-            d = indices.digest_file(path)
+            d = self._read[path][0] if path in self._read else indices.digest_file(path)
             if history.get(rel, d.sha256) != d.sha256:
                 raise PublishError(
                     f"pool file {rel} already exists with other content: a version must never name two"
@@ -85,14 +97,19 @@ class Publisher:
             d = claim(deb)
             if known is not None:
                 continue
-            if d is None:
-                d = indices.digest_file(deb)
-            stanza = indices.deb_stanza(deb, rel, d)
+            if deb in self._read:
+                d, text = self._read[deb]
+                stanza = Deb822(text)
+            else:
+                if d is None:
+                    d = indices.digest_file(deb)
+                stanza = indices.deb_stanza(deb, rel, d)
             ident = f"{stanza['Package']} {stanza['Version']} {stanza['Architecture']}"
             if f"{stanza['Package']} {stanza['Version']}" in s["removed"]:
                 continue
             s["packages"][rel] = {"kind": "deb", "name": stanza["Package"], "version": stanza["Version"],
-                                  "arch": stanza["Architecture"], "stanza": stanza.dump(), "files": [rel]}
+                                  "arch": stanza["Architecture"], "stanza": self._read[deb][1] if deb in self._read
+                                  else stanza.dump(), "files": [rel]}
             summary.added.append(f"{suite}: {ident}")
         if up.dsc is not None:
             rel = f"{directory}/{up.dsc.name}"
@@ -279,6 +296,7 @@ class Publisher:
             prev = tree.current_generation(self.root)
             t = now().timestamp()
             writes: dict[str, tuple[Path, str]] = {}
+            self._read_new_debs(state, uploads)
             for suite, ups in sorted(uploads.items()):
                 for up in ups:
                     self._stage(state, suite, up, summary, writes)
@@ -305,9 +323,8 @@ class Publisher:
             created: list[str] = []
             gen: Path | None = None
             try:
-                for rel, (src, sha) in sorted(writes.items()):
-                    if tree.add_pool_file(self.root, rel, src, sha):
-                        created.append(rel)
+                # the generation is signed before the pool is touched: a key that cannot sign
+                # (wrong passphrase) fails while nothing visible has changed
                 gen = tree.new_generation(self.root)
                 old_byhash: dict[str, float | None] = state.get("byhash", {})
                 new_byhash: dict[str, float | None] = {}
@@ -317,6 +334,9 @@ class Publisher:
                 state["byhash"] = new_byhash
                 state["generation"] = gen.name
                 state["outputs"] = {**state.get("outputs", {}), **(outputs or {})}
+                for rel, (src, sha) in sorted(writes.items()):
+                    if tree.add_pool_file(self.root, rel, src, sha):
+                        created.append(rel)
                 client = {"keys": list(signer().fingerprints), "suites": sorted(state["suites"])}
                 if state.get("client") != client or not (self.root / self.repo.keyring_name).exists():
                     self._client_files(signer(), client["suites"])

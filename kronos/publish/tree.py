@@ -78,22 +78,31 @@ def write_file(path: Path, data: bytes) -> None:
 def add_pool_file(root: Path, relpath: str, src: Path, sha256: str) -> bool:
     """Put src (whose sha256 is given) in the pool under relpath; True when this call wrote it.
 
-    Only never-published names come here, so a file already there is a leftover of a killed
-    publish: kept when it has the right bytes, replaced (atomically) when not. A hard link
-    appears whole; a copy goes through a temporary name. Durability comes from one syncfs()
-    before the swap, not a fsync per file."""
+    A hard link appears whole, so it goes straight to its name. Only never-published names come
+    here, so a file already there is a leftover of a killed publish: kept when it has the right
+    bytes, replaced through a temporary name when not; a copy (another file system) also goes
+    through a temporary name. Durability comes from one syncfs() before the swap."""
     dest = root / relpath
-    if dest.exists() and sha256_file(dest) == sha256:
-        return False
     dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dest)
+    except FileExistsError:
+        if sha256_file(dest) == sha256:
+            return False
+        _replace(src, dest)
+    except OSError:
+        _replace(src, dest)
+    checkpoint(f"pool {relpath}")
+    return True
+
+
+def _replace(src: Path, dest: Path) -> None:
     with atomic_path(dest, sync=False) as tmp:
         tmp.unlink()
         try:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-    checkpoint(f"pool {relpath}")
-    return True
 
 
 def new_generation(root: Path) -> Path:
