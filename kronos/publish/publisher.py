@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from debian.deb822 import Deb822, Dsc, Release
+from debian.deb822 import Deb822, Release
 from debian.debian_support import Version
 
 from ..cache import atomic_path
 from ..clock import now
 from ..log import info
+from ..source_package import dsc_files
 from . import indices, tree
 from .fault import checkpoint
 from .settings import RepoSettings
@@ -38,12 +39,6 @@ class Summary:
     dropped: list[str] = field(default_factory=list)
     suites_changed: list[str] = field(default_factory=list)
     generation: str = ""
-
-
-def dsc_files(dsc: Path) -> list[Path]:
-    with dsc.open() as f:
-        d = Dsc(f)
-    return [dsc.with_name(item["name"]) for item in d["Files"]]
 
 
 class Publisher:
@@ -113,7 +108,7 @@ class Publisher:
             summary.added.append(f"{suite}: {ident}")
         if up.dsc is not None:
             rel = f"{directory}/{up.dsc.name}"
-            parts = [up.dsc, *dsc_files(up.dsc)]
+            parts = dsc_files(up.dsc)
             claimed = {p.name: claim(p) for p in parts}
             if rel in s["packages"]:
                 return

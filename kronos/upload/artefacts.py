@@ -10,8 +10,8 @@ from pathlib import Path
 
 from debian.deb822 import BuildInfo, Changes, Deb822
 
-from ..publish.publisher import dsc_files
 from ..run import run
+from ..source_package import dsc_files
 from .plan import Candidate, UploadError
 
 # (field, checksum key, hashlib name) of the file lists in each format
@@ -43,7 +43,7 @@ def refresh_checksums(control: Deb822, fields: tuple[tuple[str, str, str], ...],
 def prepare(c: Candidate, changed_by: str, dest: Path, work: Path) -> Artefacts:
     """Copy the .dsc and its files into dest; make the source .buildinfo and .changes there (unsigned)."""
     dest.mkdir(parents=True, exist_ok=True)
-    for f in dsc_files(c.dsc) + [c.dsc]:
+    for f in dsc_files(c.dsc):
         shutil.copyfile(f, dest / f.name)
     tree = work / "tree"
     run(["dpkg-source", "-x", dest / c.dsc.name, tree])
