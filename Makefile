@@ -49,7 +49,7 @@ lint: venv
 	$(BIN)/mypy
 
 unit: venv
-	$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)
+	$(BIN)/pytest tests/unit -q -m "not live" $(PYTEST_ARGS)
 
 integration: engine venv
 	$(BIN)/pytest tests/integration -q -m "not live" $(PYTEST_ARGS)

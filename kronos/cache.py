@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import os
 import shutil
 import tempfile
@@ -11,8 +12,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from .errors import FetchError, VerifyError
+from .errors import FetchError, StorageError, VerifyError, os_error_line
 from .log import indent, log
 
 CHUNK = 1 << 20
@@ -64,16 +66,40 @@ def link_or_copy(src: Path, dest: Path) -> None:
 
 
 def download(url: str, dest: Path, what: str) -> None:
-    """Fetch url into dest (atomically). `what` names the thing for the error line."""
+    """Fetch url into dest (atomically). `what` names the thing for the error line: a refused, broken
+    or short answer is a FetchError naming url, a failed local write a StorageError naming dest."""
     log.info("%s> %s", indent(), url)
     try:
-        with urllib.request.urlopen(url, timeout=60) as resp, atomic_path(dest) as tmp, tmp.open("wb") as out:
-            shutil.copyfileobj(resp, out, CHUNK)
+        with atomic_path(dest) as tmp, tmp.open("wb") as out:
+            _receive(url, out, dest, what)
+    except OSError as e:
+        raise StorageError(f"{what}: cannot store {url} in {dest}: {os_error_line(e)}") from None
+
+
+def _receive(url: str, out: BinaryIO, dest: Path, what: str) -> None:
+    """url's whole body into out; an answer shorter than its Content-Length is refused."""
+    failed = f"{what}: cannot download {url}"
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            announced: int | None = getattr(resp, "length", None)  # Content-Length; None: chunked or file:
+            got = 0
+            while chunk := resp.read(CHUNK):
+                got += len(chunk)
+                try:
+                    out.write(chunk)
+                except OSError as e:
+                    raise StorageError(f"{what}: cannot write {dest}: {os_error_line(e)}") from None
     except urllib.error.HTTPError as e:
-        raise FetchError(f"{what}: cannot download {url}: HTTP {e.code} {e.reason}") from None
+        raise FetchError(f"{failed}: HTTP {e.code} {e.reason}") from None
+    except http.client.IncompleteRead:
+        raise FetchError(f"{failed}: the connection closed in the middle of the answer") from None
+    except http.client.HTTPException as e:  # BadStatusLine, LineTooLong, ...
+        raise FetchError(f"{failed}: not a valid HTTP answer ({e.__class__.__name__}: {str(e).strip()!r})") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise FetchError(f"{what}: cannot download {url}: {reason}") from None
+        raise FetchError(f"{failed}: {reason}") from None
+    if announced is not None and got < announced:
+        raise FetchError(f"{failed}: the connection closed after {got} of the {announced} bytes announced")
 
 
 class Cache:

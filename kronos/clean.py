@@ -5,16 +5,21 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from .archive.release import STATE as RELEASE_STATE
 from .config import Settings
+from .errors import StorageError
 from .log import info
 from .recipe import PypiSource, load_recipes
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except OSError as e:
+        raise StorageError(f"cannot remove {path}: {e.strerror or e}") from None
     info(f"removed {path}")
 
 
@@ -30,6 +35,11 @@ def clean(settings: Settings, ledger: bool = False, images: bool = False) -> Non
     if cache.exists():
         pinned = {r.source.sha256 for r in load_recipes(settings).values() if isinstance(r.source, PypiSource)}
         for child in sorted(cache.iterdir()):
+            if child.name == "releases":
+                # the Date of the last verified InRelease per suite stays: it is what refuses a replay
+                for f in sorted(p for p in child.rglob("*") if p.is_file() and p.name != RELEASE_STATE):
+                    _remove(f)
+                continue
             if child.name != "sha256":
                 _remove(child)
                 continue

@@ -17,7 +17,7 @@ from invoke.tasks import task
 
 from . import __version__, log
 from .config import Settings, load_settings
-from .errors import KronosError
+from .errors import KronosError, os_error_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,7 +28,11 @@ def debugging() -> bool:
 
 
 def handled(func: F) -> F:
-    """Turn a KronosError into one line and a non-zero exit (a traceback only when debugging)."""
+    """Turn a KronosError into one line and a non-zero exit (a traceback only when debugging).
+
+    Errors are converted where they happen (engine, downloads, state files, config) so the line can
+    say what failed; an OSError that no boundary converted (a full disk, a file kronos may not
+    write) still becomes one line with its reason and file."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -39,6 +43,10 @@ def handled(func: F) -> F:
             if debugging():
                 raise
             raise Exit(f"kronos: error: {e}", code=e.exit_code) from None
+        except OSError as e:
+            if debugging():
+                raise
+            raise Exit(f"kronos: error: {os_error_line(e)}", code=1) from None
         except KeyboardInterrupt:
             raise Exit("kronos: interrupted", code=130) from None
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .aptconfig import checks_valid_until
 from .errors import ConfigError
 from .tomlcheck import Table, load
 
 DEFAULTS = Path(__file__).with_name("defaults.toml")
 FAMILIES = ("debian", "ubuntu")
 _SUITE = re.compile(r"^[a-z][a-z0-9.+-]*$")
+_REVISION = re.compile(r"[A-Za-z0-9.+~]*")
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,17 @@ class Archive:
     mirror: str  # "auto" or a URL
     keyring: Path | None
     keyring_package: KeyringPackage | None
-    snapshot: bool  # frozen snapshot: do not enforce Valid-Until
+    snapshot_setting: bool | None  # kronos.toml / KRONOS_SNAPSHOT_<A>; None: "auto", apt's policy decides
+    apt_config: str | None = None  # the APT_CONFIG that "auto" asks apt-config with
+
+    @property
+    def snapshot(self) -> bool:
+        """A frozen snapshot mirror: Valid-Until is not enforced (by the archive reader and in images).
+
+        The one place the policy is resolved: as configured, else as the machine's apt says."""
+        if self.snapshot_setting is not None:
+            return self.snapshot_setting
+        return not checks_valid_until(self.apt_config)
 
 
 @dataclass(frozen=True)
@@ -113,9 +126,17 @@ def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
             data["kronos"][field] = env[key]
     if env.get("KRONOS_TARGETS"):
         data["kronos"]["default_targets"] = [t for t in env["KRONOS_TARGETS"].split(",") if t]
-    for key, field in (("DEBFULLNAME", "name"), ("DEBEMAIL", "email")):
-        if env.get(key):
-            data["maintainer"][field] = env[key]
+    if env.get("DEBFULLNAME"):
+        data["maintainer"]["name"] = env["DEBFULLNAME"]
+    if env.get("DEBEMAIL"):
+        # devscripts' rule: DEBEMAIL may be "Full Name <address>"; DEBFULLNAME still wins for the name
+        m = re.fullmatch(r"\s*(.*?)\s*<([^<>]+)>\s*", env["DEBEMAIL"])
+        if m:
+            data["maintainer"]["email"] = m.group(2)
+            if m.group(1) and not env.get("DEBFULLNAME"):
+                data["maintainer"]["name"] = m.group(1)
+        else:
+            data["maintainer"]["email"] = env["DEBEMAIL"]
     for key, field in (("KRONOS_MAINTAINER_NAME", "name"), ("KRONOS_MAINTAINER_EMAIL", "email")):
         if env.get(key):
             data["maintainer"][field] = env[key]
@@ -126,11 +147,33 @@ def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
             if m.group(1) == "MIRROR":
                 archive["mirror"] = value
             else:
-                archive["snapshot"] = value.lower() in ("1", "true", "yes", "on")
+                archive["snapshot"] = _snapshot_env(key, value)
     return data
 
 
-def _archive(name: str, t: Table) -> Archive:
+def _snapshot_env(key: str, value: str) -> bool | str:
+    word = value.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    if word in ("auto", ""):
+        return "auto"
+    raise ConfigError(f"{key}: '{value}' is not true, false or auto")
+
+
+def _snapshot(t: Table) -> bool | None:
+    """archives.<a>.snapshot: true, false, or "auto" (the default: None, the machine's apt policy)."""
+    value = t.data.get("snapshot", "auto")
+    if value == "auto":
+        t.text("snapshot")
+        return None
+    if isinstance(value, str):
+        raise ConfigError(f"{t.at('snapshot')}: '{value}' is not true, false or \"auto\"")
+    return t.flag("snapshot")
+
+
+def _archive(name: str, t: Table, apt_config: str | None) -> Archive:
     family = t.choice("family", FAMILIES)
     mirror = t.text("mirror", "auto")
     keyring = t.text("keyring")
@@ -146,11 +189,32 @@ def _archive(name: str, t: Table) -> Archive:
         kp_table.done()
     if keyring is None and kp is None:
         raise ConfigError(f"{t.where}: needs 'keyring' or 'keyring_package'")
-    snapshot = t.flag("snapshot", False)
+    snapshot = _snapshot(t)
     t.done()
     if mirror != "auto" and not re.match(r"^(https?|file)://", mirror):
         raise ConfigError(f"{t.at('mirror')}: '{mirror}' is neither 'auto' nor a URL")
-    return Archive(name, family, mirror.rstrip("/"), Path(keyring) if keyring else None, kp, snapshot)
+    return Archive(name, family, mirror.rstrip("/"), Path(keyring) if keyring else None, kp, snapshot,
+                   apt_config)
+
+
+def _version_suffix(t: Table) -> str:
+    """targets.<t>.version_suffix: Debian revision characters around {n}, its only placeholder."""
+    suffix: str = t.text("version_suffix", required=True)
+    at = t.at("version_suffix")
+    try:
+        fields = list(string.Formatter().parse(suffix))
+    except ValueError as e:
+        raise ConfigError(f"{at}: '{suffix}' is not a template ({e}); write {{n}} for the local revision") from None
+    for _, field, spec, conversion in fields:
+        if field is not None and (field, spec, conversion) != ("n", "", None):
+            placeholder = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ConfigError(f"{at}: unknown placeholder {placeholder} in '{suffix}'; the only one is {{n}}")
+    if not any(field == "n" for _, field, _, _ in fields):
+        raise ConfigError(f"{at}: must contain {{n}}, the local revision")
+    if not _REVISION.fullmatch(suffix.format(n=1)):
+        raise ConfigError(f"{at}: '{suffix}' gives '{suffix.format(n=1)}', which has characters a Debian"
+                          " revision cannot (letters, digits, '.', '+', '~')")
+    return suffix
 
 
 def _target(name: str, t: Table, archives: Mapping[str, Archive]) -> Target:
@@ -163,9 +227,7 @@ def _target(name: str, t: Table, archives: Mapping[str, Archive]) -> Target:
         for s in lists[key] + (suite,):
             if not _SUITE.match(s):
                 raise ConfigError(f"{t.at(key)}: '{s}' is not a suite name")
-    suffix = t.text("version_suffix", required=True)
-    if "{n}" not in suffix:
-        raise ConfigError(f"{t.at('version_suffix')}: must contain {{n}}, the local revision")
+    suffix = _version_suffix(t)
     target = Target(
         name=name,
         archive=archive,
@@ -194,7 +256,8 @@ def load_settings(
     path = config or root / "kronos.toml"
     if config is not None or path.exists():
         data = merge(data, load(path))
-    data = merge(data, env_overrides(os.environ if env is None else env))
+    environ = os.environ if env is None else env
+    data = merge(data, env_overrides(environ))
     if cli:
         data = merge(data, cli)
     where = str(path)
@@ -211,7 +274,7 @@ def load_settings(
     if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", maintainer.email):
         raise ConfigError(f"{where}: maintainer.email: '{maintainer.email}' is not an address")
     a = top.sub("archives", required=True)
-    archives = {name: _archive(name, a.sub(name)) for name in a.data}
+    archives = {name: _archive(name, a.sub(name), environ.get("APT_CONFIG")) for name in a.data}
     a.done()
     tt = top.sub("targets", required=True)
     targets = {name: _target(name, tt.sub(name), archives) for name in tt.data}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 
 class KronosError(Exception):
     """A failure the user can act on; str() is the one line shown without --debug."""
@@ -29,6 +33,42 @@ class PatchError(KronosError):
 
 class BuildError(KronosError):
     """A package failed to build."""
+
+
+class EngineError(KronosError):
+    """The container engine failed or went away; the line names the operation and the engine."""
+
+
+class StateError(KronosError):
+    """A file kronos keeps (a ledger, a build record, the publish state) is not what kronos wrote."""
+
+
+class StorageError(KronosError):
+    """A local file or directory could not be written (permissions, a full disk, ...)."""
+
+
+def os_error_line(e: OSError) -> str:
+    """An OSError as `strerror: filename` (`-> filename2` for a rename), the way a user reads it."""
+    what = e.strerror or str(e) or e.__class__.__name__
+    if e.filename is not None:
+        what += f": {e.filename}"
+        if e.filename2 is not None:
+            what += f" -> {e.filename2}"
+    return what
+
+
+def load_json(path: Path, what: str, fix: str) -> Any:
+    """The JSON document in path, or a StateError naming the file, `what` it is and how to `fix` it."""
+    try:
+        return json.loads(path.read_bytes())
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        detail = f"{e.msg} at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
+        raise StateError(f"{path}: {what} is corrupt: not valid JSON ({detail}); {fix}") from None
+
+
+def corrupt(path: Path, what: str, problem: str, fix: str) -> StateError:
+    """The error for a state file that is valid JSON but not in the shape kronos writes."""
+    return StateError(f"{path}: {what} is corrupt: {problem}; {fix}")
 
 
 class CommandError(KronosError):

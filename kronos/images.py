@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from .engine import Engine
 from .keys import content_key
 from .log import info, step
 from .run import run
+from .sandbox import apt_readable
 
 IMAGE_FORMAT = 1  # bump when what goes into an image changes
 BUILDER_UID = 1000
@@ -43,10 +44,11 @@ def sources_lines(mirror: str, target: Target, suites: tuple[str, ...]) -> list[
     return [f"deb {mirror} {suite} {comps}" for suite in suites]
 
 
-def mmdebstrap_argv(settings: Settings, archives: Archives, target: Target, out: Path) -> list[str]:
+def mmdebstrap_argv(settings: Settings, archives: Archives, target: Target, out: Path,
+                    keyrings: Sequence[Path | str]) -> list[str]:
+    """mmdebstrap's command line; keyrings are the files apt reads (see sandbox.apt_readable)."""
     archive = settings.archive_of(target)
     mirror = archives.mirror(archive, target.suite)
-    keyrings = archives.keyrings(archive)
     argv = [
         "mmdebstrap",
         "--variant=buildd",
@@ -69,9 +71,11 @@ def mmdebstrap_argv(settings: Settings, archives: Archives, target: Target, out:
 
 
 def image_key(settings: Settings, archives: Archives, target: Target) -> str:
-    argv = mmdebstrap_argv(settings, archives, target, Path("OUT"))
-    keyrings = [sha256_file(k) for k in archives.keyrings(settings.archive_of(target))]
-    return content_key({"format": IMAGE_FORMAT, "argv": argv, "keyrings": keyrings})
+    """The image's content key: mmdebstrap's command line with each keyring named by its sha256,
+    so moving the checkout or the cache does not change it."""
+    keyrings = [f"sha256:{sha256_file(k)}" for k in archives.keyrings(settings.archive_of(target))]
+    argv = mmdebstrap_argv(settings, archives, target, Path("OUT"), keyrings)
+    return content_key({"format": IMAGE_FORMAT, "argv": argv})
 
 
 @contextlib.contextmanager
@@ -95,7 +99,9 @@ def ensure(settings: Settings, engine: Engine, archives: Archives, target: Targe
         return Image(target.name, ref, existing, key)
     with step(f"Building base image for {target.name} ({target.suite})"), _scratch(settings) as tmp:
         tarball = tmp / "rootfs.tar"
-        run(mmdebstrap_argv(settings, archives, target, tarball))
+        # apt reads the keyrings as its sandbox user: hand it copies it can read
+        with apt_readable(archives.keyrings(settings.archive_of(target))) as keyrings:
+            run(mmdebstrap_argv(settings, archives, target, tarball, keyrings))
         image_id = engine.import_image(tarball, f"{REPOSITORY}-{target.name}", key[:16])
     for old in engine.images(f"{REPOSITORY}-{target.name}:"):
         if old != ref:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from debian.debian_support import Version
 
 from .cache import atomic_path
+from .errors import corrupt, load_json
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,33 @@ class Entry:
     timestamp: int  # the changelog date of this build
 
 
+WHAT = "the version ledger"
+FIX = "fix it by hand or restore it from a backup (without it, a version could name two builds)"
+_TYPES = {f.name: f.type for f in dataclasses.fields(Entry)}  # "str" / "int" (postponed annotations)
+
+
+def _entry(path: Path, i: int, e: object) -> Entry:
+    if not isinstance(e, dict) or set(e) != set(_TYPES):
+        raise corrupt(path, WHAT, f"builds[{i}] does not have exactly the keys {', '.join(_TYPES)}", FIX)
+    for key, kind in _TYPES.items():
+        value = e[key]
+        if type(value).__name__ != kind:
+            raise corrupt(path, WHAT, f"builds[{i}].{key} is {value!r}, not of type {kind}", FIX)
+    try:
+        Version(e["version"])
+    except ValueError:
+        raise corrupt(path, WHAT, f"builds[{i}].version {e['version']!r} is not a Debian version", FIX) from None
+    return Entry(**e)
+
+
+def _entries(path: Path) -> list[Entry]:
+    data = load_json(path, WHAT, FIX)
+    builds = data.get("builds") if isinstance(data, dict) else None
+    if not isinstance(builds, list):
+        raise corrupt(path, WHAT, "it is not an object with a list 'builds'", FIX)
+    return [_entry(path, i, e) for i, e in enumerate(builds)]
+
+
 class Ledger:
     """out/ledger/<target>/<recipe>.json; kept by `clean` unless asked otherwise."""
 
@@ -27,7 +56,7 @@ class Ledger:
         self.path = path
         self.entries: list[Entry] = []
         if path.exists():
-            self.entries = [Entry(**e) for e in json.loads(path.read_text())["builds"]]
+            self.entries = _entries(path)
 
     def find(self, key: str) -> Entry | None:
         for e in self.entries:

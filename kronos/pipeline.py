@@ -19,9 +19,8 @@ from .images import Image
 from .ledger import Ledger
 from .log import info, step
 from .recipe import Recipe, load_recipes, order
+from .records import BUILD_RECORD, read_build_record
 from .source_package import SourcePreparer, choose_version, dsc_files
-
-BUILD_RECORD = "build.json"
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,7 @@ class Layout:
         path = self.package_dir(target, recipe) / BUILD_RECORD
         if not path.exists():
             return None
-        data: dict[str, object] = json.loads(path.read_text())
-        return data
+        return read_build_record(path)
 
     def debs(self, target: str, recipe: str) -> list[Path]:
         return sorted(self.package_dir(target, recipe).glob("*.deb"))

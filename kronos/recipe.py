@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -102,6 +103,42 @@ def _build_options(t: Table) -> BuildOptions:
     return BuildOptions(t.strings("profiles"), t.strings("options"), tuple(sorted(env.items())))
 
 
+def guarded(settings: Settings, env: Mapping[str, str] | None = None) -> list[tuple[Path, str, bool]]:
+    """What a local source may not contain, as (path, what it is, secret): secrets (GnuPG homes, the
+    signing passphrase file) may not contain the source either. A local source is packed into a
+    tarball that is published; the project root holds the signing home, out/ and the cache."""
+    env = os.environ if env is None else env
+    repo_config = Path(env.get("KRONOS_REPO_CONFIG", settings.root / "repo" / "repository.toml"))
+    if repo_config.exists():
+        from .publish.settings import load_repo_settings
+
+        repo = load_repo_settings(settings.root, env)
+        signing_home, passphrase_file = repo.gnupghome, repo.passphrase_file
+    else:  # no repository settings: the defaults of publish/settings.py
+        signing_home = settings.root / env.get("KRONOS_GNUPGHOME", "repo/gnupg")
+        passphrase_file = None
+    out = [(signing_home, "the signing key's GnuPG home", True)]
+    if passphrase_file is not None:
+        out.append((passphrase_file, "the signing key's passphrase file", True))
+    user_home = Path(env["GNUPGHOME"]) if env.get("GNUPGHOME") else Path.home() / ".gnupg"
+    out += [(user_home, "your GnuPG home", True),
+            (settings.root, "the project root (with the signing key's GnuPG home)", False),
+            (settings.output_dir, "the output directory", False),
+            (settings.cache_dir, "the cache directory", False)]
+    return [(p.resolve(), what, secret) for p, what, secret in out]
+
+
+def refuse_guarded(path: Path, where: str, settings: Settings) -> None:
+    """Refuse a local source path (resolved) that would pack a secret or kronos's own trees."""
+    for guarded_path, what, secret in guarded(settings):
+        if guarded_path.is_relative_to(path):
+            raise ConfigError(f"{where}: {path} contains {what} {guarded_path}; a local source is packed"
+                              " into a published tarball: name the upstream tree alone")
+        if secret and path.is_relative_to(guarded_path):
+            raise ConfigError(f"{where}: {path} is inside {what} {guarded_path}; a local source is packed"
+                              " into a published tarball")
+
+
 def _source(t: Table, recipe_dir: Path, settings: Settings) -> Source:
     kind = t.choice("kind", ("debian", "pypi", "local"))
     src: Source
@@ -123,6 +160,7 @@ def _source(t: Table, recipe_dir: Path, settings: Settings) -> Source:
         src = PypiSource(t.text("name", required=True), t.text("version", required=True), sha)
     else:
         path = (recipe_dir / t.text("path", required=True)).resolve()
+        refuse_guarded(path, t.at("path"), settings)
         src = LocalSource(path, t.text("version", required=True))
     t.done()
     return src

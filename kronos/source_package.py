@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from .recipe import DebianSource, LocalSource, PypiSource, Recipe
 from .run import run
 from .sources import debian, local, pypi
 
-PACKAGING_FORMAT = 1  # bump when the way kronos prepares sources changes
+PACKAGING_FORMAT = 2  # bump when the way kronos prepares sources changes
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Inputs:
     source_name: str
     digests: dict[str, str]  # every input file by name -> sha256
     patches: list[patches.Patch]
+    context: dict[str, object]  # every other input of the source package (see SourcePreparer.context)
 
     def key(self, extra: dict[str, object]) -> str:
         recipe = dataclasses.asdict(self.recipe)
@@ -47,8 +49,15 @@ class Inputs:
             "recipe": recipe,
             "target": dataclasses.asdict(self.target),
             "digests": self.digests,
+            "context": self.context,
             **extra,
         })
+
+
+@functools.cache
+def host_dpkg_dev() -> str:
+    """The version of the host's dpkg-dev (dpkg-source -b runs on the host)."""
+    return run(["dpkg-query", "-W", "-f=${Version}", "dpkg-dev"], merge_stderr=False).stdout.decode().strip()
 
 
 def _tree_digests(root: Path, label: str) -> dict[str, str]:
@@ -64,11 +73,23 @@ class SourcePreparer:
         self.cache = cache
         self.archives = archives
 
+    def context(self, target: Target) -> dict[str, object]:
+        """What goes into a source package besides the recipe, its files and the target: the
+        maintainer (debian/control templates, the changelog entry, uploads), the archive family
+        (templates), and the host's dpkg-dev, whose dpkg-source makes the source package."""
+        return {
+            "maintainer": {"name": self.settings.maintainer.name, "email": self.settings.maintainer.email},
+            "family": self.settings.archive_of(target).family,
+            "dpkg-dev": host_dpkg_dev(),
+        }
+
     def fetch(self, recipe: Recipe, target: Target, work: Path) -> tuple[Inputs, Path]:
         """Fetch the upstream/archive source into work/; return its inputs and the fetched dir."""
         family = self.settings.archive_of(target).family
         series = patches.series(self.settings.patches_dir, recipe.name, family, target.name)
         digests = {f"patch/{p.layer}/{p.path.name}": sha256_file(p.path) for p in series}
+        # the order the series gives and each patch's -pN: keys of the digests lose both
+        digests["patch-series"] = content_key([[p.layer, p.path.name, p.strip] for p in series])
         fetched = work / "fetched"
         fetched.mkdir(parents=True)
         src = recipe.source
@@ -77,7 +98,7 @@ class SourcePreparer:
             got = debian.fetch(self.archives, archive, src.suite, src.package, src.version,
                                src.components, fetched)
             digests.update({f"source/{n}": s for n, s in got.checksums})
-            return Inputs(recipe, target, got.version, src.package, digests, series), fetched
+            return Inputs(recipe, target, got.version, src.package, digests, series, self.context(target)), fetched
         assert recipe.packaging is not None
         if isinstance(src, PypiSource):
             blob = pypi.fetch(self.cache, src.name, src.version, src.sha256)
@@ -88,7 +109,8 @@ class SourcePreparer:
         shutil.copyfile(blob, orig)
         digests["source/orig"] = sha256_file(orig)
         digests.update(_tree_digests(recipe.packaging.templates, "templates"))
-        return Inputs(recipe, target, src.version, recipe.packaging.source_name, digests, series), fetched
+        return Inputs(recipe, target, src.version, recipe.packaging.source_name, digests, series,
+                      self.context(target)), fetched
 
     def build_source(self, inputs: Inputs, fetched: Path, entry: Entry, work: Path) -> Path:
         """Unpack, render, patch, add the changelog entry, run dpkg-source -b; return the .dsc."""

@@ -4,52 +4,103 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from debian.deb822 import Release
 
-from ..cache import Cache, download
+from ..cache import Cache, atomic_path, download
 from ..clock import now
-from ..errors import FetchError, VerifyError
+from ..errors import FetchError, VerifyError, corrupt, load_json
 from ..run import run
 
-WEAK_DIGESTS = {"1", "2", "3"}  # MD5, SHA1, RIPEMD160 (RFC 4880 hash algorithm ids)
+# RFC 4880 hash algorithm ids apt does not accept for a good signature
+WEAK_DIGESTS = {"1": "MD5", "2": "SHA1", "3": "RIPEMD160"}
+VERDICTS = ("GOODSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG", "BADSIG", "ERRSIG")
+
+
+@dataclass
+class Signature:
+    """One signature as gpgv reports it: NEWSIG, then one verdict line, then VALIDSIG if it checked."""
+
+    verdict: str = ""  # one of VERDICTS ("" while none was seen)
+    keyid: str = ""
+    fingerprint: str = ""  # from VALIDSIG: the signature is cryptographically valid
+    digest: str = ""  # VALIDSIG's hash algorithm id
+    errsig_rc: str = ""
+
+    @property
+    def good(self) -> bool:
+        """apt's good signature: GOODSIG (a valid key, not expired or revoked) with a strong digest."""
+        return self.verdict == "GOODSIG" and bool(self.fingerprint) and self.digest not in WEAK_DIGESTS
+
+    @property
+    def problem(self) -> str:
+        """Why this signature does not count (for the error line)."""
+        key = self.keyid or "?"
+        if self.verdict == "GOODSIG" and self.digest in WEAK_DIGESTS:
+            return f"key {key} signed with the weak digest {WEAK_DIGESTS[self.digest]}"
+        return {
+            "GOODSIG": f"key {key}: no VALIDSIG",
+            "EXPSIG": f"the signature by key {key} has expired",
+            "EXPKEYSIG": f"key {key} has expired",
+            "REVKEYSIG": f"key {key} is revoked",
+            "BADSIG": f"bad signature from key {key}",
+            "ERRSIG": f"no public key {key}" if self.errsig_rc == "9" else f"cannot check the signature by key {key}",
+        }.get(self.verdict, "a signature without a verdict")
 
 
 @dataclass(frozen=True)
 class Signatures:
-    good: tuple[str, ...]  # fingerprints with a valid, strong signature
-    bad: tuple[str, ...]  # key ids with a BADSIG
-    unknown: tuple[str, ...]  # key ids gpgv has no key for, expired or weak ones
+    all: tuple[Signature, ...]
+
+    @property
+    def good(self) -> tuple[str, ...]:
+        """Fingerprints of the good signatures."""
+        return tuple(s.fingerprint for s in self.all if s.good)
+
+    @property
+    def bad(self) -> tuple[str, ...]:
+        """Key ids with a BADSIG."""
+        return tuple(s.keyid for s in self.all if s.verdict == "BADSIG")
 
     @property
     def acceptable(self) -> bool:
         """apt's rule: at least one good signature from the keyring and no bad one."""
         return bool(self.good) and not self.bad
 
+    def reason(self) -> str:
+        """Why the file is refused (only meaningful when not acceptable)."""
+        if self.bad:
+            return f"bad signature from key {', '.join(self.bad)}"
+        if not self.all:
+            return "not signed"
+        return "no good signature: " + "; ".join(s.problem for s in self.all if not s.good)
+
 
 def parse_status(status: str) -> Signatures:
-    """Read gpgv's --status-fd output."""
-    good: list[str] = []
-    bad: list[str] = []
-    unknown: list[str] = []
+    """Read gpgv's --status-fd output signature by signature (each starts with NEWSIG)."""
+    sigs: list[Signature] = []
+    current: Signature | None = None
     for line in status.splitlines():
         parts = line.split()
-        if len(parts) < 3 or parts[0] != "[GNUPG:]":
+        if len(parts) < 2 or parts[0] != "[GNUPG:]":
             continue
         kind = parts[1]
-        if kind == "VALIDSIG" and len(parts) >= 10:
-            if parts[9] in WEAK_DIGESTS:
-                unknown.append(parts[2])
-            else:
-                good.append(parts[2])
-        elif kind == "BADSIG":
-            bad.append(parts[2])
-        elif kind in ("ERRSIG", "EXPKEYSIG", "REVKEYSIG", "EXPSIG"):
-            unknown.append(parts[2])
-    return Signatures(tuple(good), tuple(bad), tuple(unknown))
+        if kind == "NEWSIG" or (kind in VERDICTS and (current is None or current.verdict)):
+            current = Signature()
+            sigs.append(current)
+        if current is None:
+            continue
+        if kind in VERDICTS and len(parts) >= 3:
+            current.verdict, current.keyid = kind, parts[2]
+            if kind == "ERRSIG" and len(parts) >= 8:
+                current.errsig_rc = parts[7]
+        elif kind == "VALIDSIG" and len(parts) >= 10:
+            current.fingerprint, current.digest = parts[2], parts[9]
+    return Signatures(tuple(s for s in sigs if s.verdict or s.fingerprint))
 
 
 def verify_clearsigned(path: Path, keyrings: list[Path], what: str) -> bytes:
@@ -65,13 +116,7 @@ def verify_clearsigned(path: Path, keyrings: list[Path], what: str) -> bytes:
         proc = run([*argv, str(path)], check=False, env={"GNUPGHOME": tmp})
         sigs = parse_status(proc.stdout.decode(errors="replace"))
         if not sigs.acceptable:
-            if sigs.bad:
-                reason = f"bad signature from key {', '.join(sigs.bad)}"
-            elif sigs.unknown:
-                reason = f"no good signature (unknown, expired or weak key {', '.join(sigs.unknown)})"
-            else:
-                reason = "not signed"
-            raise VerifyError(f"{what}: {reason} (keyring {', '.join(map(str, keyrings))})")
+            raise VerifyError(f"{what}: {sigs.reason()} (keyring {', '.join(map(str, keyrings))})")
         return out.read_bytes()
 
 
@@ -113,23 +158,60 @@ class SignedRelease:
         raise FetchError(f"{self.mirror} {self.suite}: Release lists no {stem} index")
 
 
+STATE = "last-verified.json"  # beside the cached InRelease: the Date of the newest one verified
+_STATE_WHAT = "the Date of the last verified InRelease"
+_FIX = "delete it to accept the mirror's current InRelease as the newest"
+
+
+def last_verified_date(state: Path) -> tuple[str, dt.datetime] | None:
+    """The Date of the newest InRelease verified for this mirror and suite (None: none yet)."""
+    if not state.exists():
+        return None
+    data = load_json(state, _STATE_WHAT, _FIX)
+    date = data.get("date") if isinstance(data, dict) else None
+    if not isinstance(date, str):
+        raise corrupt(state, _STATE_WHAT, 'no "date" string', _FIX)
+    try:
+        return date, parse_date(date, str(state))
+    except VerifyError:
+        raise corrupt(state, _STATE_WHAT, f"cannot parse date '{date}'", _FIX) from None
+
+
+def remember_date(state: Path, mirror: str, suite: str, date: str) -> None:
+    with atomic_path(state) as tmp:
+        tmp.write_text(json.dumps({"mirror": mirror, "suite": suite, "date": date}) + "\n")
+
+
 def fetch_release(
     cache: Cache, mirror: str, suite: str, keyrings: list[Path], snapshot: bool
 ) -> SignedRelease:
-    """Download dists/<suite>/InRelease, verify it, check its dates and names."""
-    what = f"{suite} InRelease"
+    """Download dists/<suite>/InRelease, verify it, check its names and dates: Valid-Until unless
+    `snapshot`, and, whatever the policy, a Date no older than the last one verified here."""
+    what = f"{suite} InRelease from {mirror}"
     dest = cache.root / "releases" / mirror.replace("/", "_").replace(":", "") / suite / "InRelease"
-    download(f"{mirror}/dists/{suite}/InRelease", dest, what)
-    content = verify_clearsigned(dest, keyrings, f"{what} from {mirror}")
+    download(f"{mirror}/dists/{suite}/InRelease", dest, f"{suite} InRelease")
+    content = verify_clearsigned(dest, keyrings, what)
     release = Release(content)
     names = {release.get("Suite"), release.get("Codename")}
     if suite not in names:
-        raise VerifyError(f"{what} from {mirror}: it names suite {'/'.join(sorted(map(str, names)))}")
+        raise VerifyError(f"{what}: it names suite {'/'.join(sorted(map(str, names)))}")
+    if "Date" not in release:
+        raise VerifyError(f"{what}: has no Date")
+    date = parse_date(release["Date"], what)
     if not snapshot and "Valid-Until" in release:
         until = parse_date(release["Valid-Until"], what)
         if until < now():
             raise VerifyError(
-                f"{what} from {mirror}: expired on {release['Valid-Until']}"
-                " (set the archive's snapshot = true for a frozen snapshot mirror)"
+                f"{what}: expired on {release['Valid-Until']} (Valid-Until is enforced; for a frozen"
+                " snapshot mirror set the archive's snapshot = true or KRONOS_SNAPSHOT_<ARCHIVE>=true)"
             )
+    state = dest.with_name(STATE)
+    last = last_verified_date(state)
+    if last is not None and date < last[1]:
+        raise VerifyError(
+            f"{what}: Date {release['Date']} is older than {last[0]}, the Date of the InRelease verified"
+            " before (a replayed or rolled-back index; apt refuses to go back)"
+        )
+    if last is None or date > last[1]:
+        remember_date(state, mirror, suite, release["Date"])
     return SignedRelease(mirror, suite, release)

@@ -84,9 +84,13 @@ class Engine(abc.ABC):
 
     @contextlib.contextmanager
     def container(self, spec: ContainerSpec) -> Iterator[EngineContainer]:
-        """A fresh container from spec, removed when the block ends."""
+        """A fresh container from spec, removed when the block ends. When the block failed, that
+        failure is the one reported (removing may fail too when the engine went away)."""
         c = self._create(spec)
         try:
             yield c
-        finally:
-            self._remove(c)
+        except BaseException:
+            with contextlib.suppress(KronosError):
+                self._remove(c)
+            raise
+        self._remove(c)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
 import gzip
 import hashlib
 import lzma
 import multiprocessing
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 from debian.deb822 import Deb822, Dsc
 from debian.debfile import DebFile
 from debian.debian_support import Version
+
+from .fault import checkpoint
 
 HASHES = ("md5", "sha256", "sha512")
 
@@ -69,13 +73,31 @@ def read_deb(job: tuple[Path, str]) -> tuple[Digest, str]:
     return d, deb_stanza(path, filename, d).dump()
 
 
+PARALLEL = 64  # fewer .debs than this are read in this process: starting workers costs more
+
+
 def read_debs(jobs: list[tuple[Path, str]]) -> dict[Path, tuple[Digest, str]]:
-    """read_deb over many .debs, on every core when there are enough to pay for the processes."""
-    if len(jobs) < 64 or (os.cpu_count() or 1) < 2:
+    """read_deb over many .debs, on every core when there are enough to pay for the processes.
+
+    The workers are spawned (a fresh interpreter, not a fork): they inherit no descriptor of this
+    process, so never the publish lock, and they die with it (PR_SET_PDEATHSIG)."""
+    if len(jobs) < PARALLEL or (os.cpu_count() or 1) < 2:
         return {job[0]: read_deb(job) for job in jobs}
-    ctx = multiprocessing.get_context("fork")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=ctx) as pool:
-        return dict(zip((j[0] for j in jobs), pool.map(read_deb, jobs, chunksize=32), strict=True))
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=ctx,
+                                                initializer=_die_with, initargs=(os.getpid(),)) as pool:
+        results = pool.map(read_deb, jobs, chunksize=max(1, min(32, len(jobs) // (4 * (os.cpu_count() or 1)))))
+        first = next(results)
+        checkpoint("reading .debs")  # the workers have started and are reading
+        return dict(zip((j[0] for j in jobs), [first, *results], strict=True))
+
+
+def _die_with(parent: int) -> None:
+    """In a worker: be killed when the process that started it dies, even by SIGKILL."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before prctl
+        os._exit(1)
 
 
 def dsc_stanza(path: Path, directory: str, files: dict[str, Digest]) -> Deb822:

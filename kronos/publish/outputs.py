@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import Settings
 from ..errors import KronosError
+from ..records import read_build_record
 from .publisher import Upload
 
 
@@ -29,7 +29,7 @@ def uploads(settings: Settings, targets: list[str], seen: Mapping[str, list[int]
             stamps[str(record)] = stamp
             if seen is not None and seen.get(str(record)) == stamp:
                 continue
-            data = json.loads(record.read_text())
+            data = read_build_record(record)
             d = record.parent
             files = [d / f for f in data["files"]]
             missing = [f for f in files if not f.exists()]

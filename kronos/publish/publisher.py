@@ -13,11 +13,10 @@ from typing import Any
 from debian.deb822 import Deb822, Release
 from debian.debian_support import Version
 
-from ..cache import atomic_path
 from ..clock import now
 from ..log import info
 from ..source_package import dsc_files
-from . import indices, tree
+from . import indices, lock, tree
 from .fault import checkpoint
 from .settings import RepoSettings
 from .signing import Signer, gpg_home
@@ -69,12 +68,9 @@ class Publisher:
         history: dict[str, str] = state["pool"]
         directory = indices.pool_dir(comp, up.source)
 
-        def claim(path: Path) -> indices.Digest | None:
-            """Check path may take its pool name; its digest, or None when it is that very pool file."""
+        def claim(path: Path) -> indices.Digest:
+            """Check path may take its pool name (a pool file shares no inode with it); its digest."""
             rel = f"{directory}/{path.name}"
-            pooled = self.root / rel
-            if rel in history and pooled.exists() and os.path.samefile(path, pooled):
-                return None
             d = self._read[path][0] if path in self._read else indices.digest_file(path)
             if history.get(rel, d.sha256) != d.sha256:
                 raise PublishError(
@@ -96,8 +92,6 @@ class Publisher:
                 d, text = self._read[deb]
                 stanza = Deb822(text)
             else:
-                if d is None:
-                    d = indices.digest_file(deb)
                 stanza = indices.deb_stanza(deb, rel, d)
             ident = f"{stanza['Package']} {stanza['Version']} {stanza['Architecture']}"
             if f"{stanza['Package']} {stanza['Version']}" in s["removed"]:
@@ -112,8 +106,7 @@ class Publisher:
             claimed = {p.name: claim(p) for p in parts}
             if rel in s["packages"]:
                 return
-            digests = {p.name: claimed[p.name] or indices.digest_file(p) for p in parts}
-            stanza = indices.dsc_stanza(up.dsc, directory, digests)
+            stanza = indices.dsc_stanza(up.dsc, directory, claimed)
             if f"{stanza['Package']} {stanza['Version']}" in s["removed"]:
                 return
             s["packages"][rel] = {"kind": "dsc", "name": stanza["Package"], "version": stanza["Version"],
@@ -249,22 +242,28 @@ class Publisher:
                 os.link(src, dest)
                 new[rel] = first
 
-    def _client_files(self, signer: Signer, suites: list[str]) -> None:
-        binary = signer.export(armor=False)
-        armored = signer.export(armor=True)
+    def client_names(self) -> list[str]:
+        """The files a client reads besides dists/ and pool/ (top level, symlinks into dists/)."""
+        return [self.repo.keyring_name, self.repo.keyring_name.replace(".pgp", ".asc"), f"{self.repo.name}.sources"]
+
+    def _client_files(self, signer: Signer, suites: list[str], gen: Path, prev: Path | None, same: bool) -> None:
+        """The keyring (binary, armored) and an example .sources, written into the generation (the
+        swap publishes them with the indices); linked from the previous generation when unchanged."""
+        dists = gen / "dists"
+        names = self.client_names()
+        if same and prev is not None and all((prev / "dists" / n).is_file() for n in names):
+            for n in names:
+                os.link(prev / "dists" / n, dists / n)
+            return
         example = Deb822()
         example["Types"] = "deb"
         example["URIs"] = self.repo.url
         example["Suites"] = " ".join(suites)
         example["Components"] = self.repo.component
         example["Signed-By"] = f"/usr/share/keyrings/{self.repo.keyring_name}"
-        for name, data in ((self.repo.keyring_name, binary),
-                           (self.repo.keyring_name.replace(".pgp", ".asc"), armored),
-                           (f"{self.repo.name}.sources", example.dump().encode())):
-            path = self.root / name
-            if not path.exists() or path.read_bytes() != data:
-                with atomic_path(path) as tmp:
-                    tmp.write_bytes(data)
+        for name, data in zip(names, (signer.export(armor=False), signer.export(armor=True),
+                                      example.dump().encode()), strict=True):
+            tree.write_file(dists / name, data)
 
     # -- the whole publish ----------------------------------------------------------------------
 
@@ -285,69 +284,82 @@ class Publisher:
                 cached.append(self.make_signer())
             return cached[0]
 
-        first = signer()  # a missing, expired or locked key fails before anything is written
-        with tree.locked(self.root), gpg_home(first.home):
-            state = tree.load_state(self.root)
-            prev = tree.current_generation(self.root)
-            t = now().timestamp()
-            writes: dict[str, tuple[Path, str]] = {}
-            self._read_new_debs(state, uploads)
-            for suite, ups in sorted(uploads.items()):
-                for up in ups:
-                    self._stage(state, suite, up, summary, writes)
-            for suite, names in (remove or {}).items():
-                s = state["suites"].get(suite)
-                if s is None:
-                    raise PublishError(f"suite '{suite}' is not published")
-                for name in names:
-                    gone = [rel for rel, e in s["packages"].items() if e["name"] == name]
-                    if not gone:
-                        raise PublishError(f"package '{name}' is not in suite '{suite}'")
-                    for rel in gone:
-                        e = s["packages"].pop(rel)
-                        s["removed"].append(f"{e['name']} {e['version']}")
-                        summary.dropped.append(f"{suite}: {e['name']} {e['version']} {e['arch']}")
-            self._retain(state, summary)
-            rekeyed = state.get("client", {}).get("keys") != list(first.fingerprints)
-            if (prev is not None and not (summary.added or summary.dropped or writes or rekeyed)
-                    and not self.repo.valid_days):
-                info("the repository is up to date")
-                summary.generation = prev.name
-                return summary
-            self._orphans(state, t)
-            created: list[str] = []
-            gen: Path | None = None
-            try:
-                # the generation is signed before the pool is touched: a key that cannot sign
-                # (wrong passphrase) fails while nothing visible has changed
-                gen = tree.new_generation(self.root)
-                old_byhash: dict[str, float | None] = state.get("byhash", {})
-                new_byhash: dict[str, float | None] = {}
-                for suite, s in sorted(state["suites"].items()):
-                    self._write_suite(gen, prev, suite, s, new_byhash, t, signer, summary)
-                self._carry_byhash(gen, prev, old_byhash, new_byhash, t)
-                state["byhash"] = new_byhash
-                state["generation"] = gen.name
-                state["outputs"] = {**state.get("outputs", {}), **(outputs or {})}
-                for rel, (src, sha) in sorted(writes.items()):
-                    if tree.add_pool_file(self.root, rel, src, sha):
-                        created.append(rel)
-                client = {"keys": list(signer().fingerprints), "suites": sorted(state["suites"])}
-                if state.get("client") != client or not (self.root / self.repo.keyring_name).exists():
-                    self._client_files(signer(), client["suites"])
-                    state["client"] = client
-            except BaseException:
-                # nothing was published: leave the tree as it was
-                if gen is not None:
-                    shutil.rmtree(gen, ignore_errors=True)
-                for rel in created:
-                    (self.root / rel).unlink(missing_ok=True)
-                raise
-            tree.swap(self.root, gen, state)
-            tree.collect_garbage(self.root, gen, state)
-            summary.generation = gen.name
-        info(f"published generation {gen.name}: {len(summary.added)} added, {len(summary.dropped)} dropped")
+        with lock.locked(self.root, self.repo.lock_timeout):
+            first = signer()  # a missing, expired or locked key fails before anything is written
+            with gpg_home(first.home):
+                gen = self._publish(uploads, remove or {}, outputs or {}, signer, summary)
+        if gen is not None:
+            info(f"published generation {gen}: {len(summary.added)} added, {len(summary.dropped)} dropped")
         return summary
+
+    def _publish(self, uploads: dict[str, list[Upload]], remove: dict[str, list[str]], outputs: dict[str, list[int]],
+                 signer: Callable[[], Signer], summary: Summary) -> str | None:
+        """The publish, under the lock: the new generation's name, or None when nothing changed."""
+        state = tree.load_state(self.root)
+        prev = tree.current_generation(self.root)
+        t = now().timestamp()
+        writes: dict[str, tuple[Path, str]] = {}
+        self._read_new_debs(state, uploads)
+        for suite, ups in sorted(uploads.items()):
+            for up in ups:
+                self._stage(state, suite, up, summary, writes)
+        for suite, names in remove.items():
+            s = state["suites"].get(suite)
+            if s is None:
+                raise PublishError(f"suite '{suite}' is not published")
+            for name in names:
+                gone = [rel for rel, e in s["packages"].items() if e["name"] == name]
+                if not gone:
+                    raise PublishError(f"package '{name}' is not in suite '{suite}'")
+                for rel in gone:
+                    e = s["packages"].pop(rel)
+                    s["removed"].append(f"{e['name']} {e['version']}")
+                    summary.dropped.append(f"{suite}: {e['name']} {e['version']} {e['arch']}")
+        self._retain(state, summary)
+        suites = sorted(state["suites"])
+        client = {"keys": list(signer().fingerprints), "suites": suites, "url": self.repo.url,
+                  "component": self.repo.component}
+        linked = all(os.path.islink(self.root / n) and os.readlink(self.root / n) == f"dists/{n}"
+                     for n in self.client_names())
+        if (prev is not None and not (summary.added or summary.dropped or writes) and linked
+                and state.get("client") == client and not self.repo.valid_days):
+            info("the repository is up to date")
+            summary.generation = prev.name
+            return None
+        self._orphans(state, t)
+        created: list[str] = []
+        gen: Path | None = None
+        try:
+            # the generation is signed before the pool is touched: a key that cannot sign
+            # (wrong passphrase) fails while nothing visible has changed
+            gen = tree.new_generation(self.root, state)
+            old_byhash: dict[str, float | None] = state.get("byhash", {})
+            new_byhash: dict[str, float | None] = {}
+            for suite, s in sorted(state["suites"].items()):
+                self._write_suite(gen, prev, suite, s, new_byhash, t, signer, summary)
+            self._carry_byhash(gen, prev, old_byhash, new_byhash, t)
+            self._client_files(signer(), suites, gen, prev, state.get("client") == client)
+            state["client"] = client
+            state["byhash"] = new_byhash
+            state["generation"] = gen.name
+            state["outputs"] = {**state.get("outputs", {}), **outputs}
+            for rel, (src, sha) in sorted(writes.items()):
+                if tree.add_pool_file(self.root, rel, src, sha):
+                    created.append(rel)
+            tree.unshare_pool(self.root, state["present"])
+            tree.link_client_files(self.root, self.client_names(), prev)
+            checkpoint("client files")
+            tree.supersede(state, prev, t, self.repo.grace_seconds)
+            tree.swap(self.root, gen, state)
+        except BaseException:
+            # unless the rename happened, nothing was published: leave the tree as it was
+            if gen is not None and tree.live_generation(self.root) != gen.name:
+                shutil.rmtree(gen, ignore_errors=True)
+                tree.remove_pool_files(self.root, created)
+            raise
+        tree.collect_garbage(self.root, gen, state)
+        summary.generation = gen.name
+        return gen.name
 
     def listing(self) -> dict[str, list[tuple[str, str, str]]]:
         state = tree.load_state(self.root)

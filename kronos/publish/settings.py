@@ -29,6 +29,7 @@ class RepoSettings:
     gnupghome: Path
     passphrase_env: str
     passphrase_file: Path | None
+    lock_timeout: float = 600.0
     upload_key: str = ""
     upload_targets: tuple[str, ...] = ()
     upload_profiles: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -71,6 +72,8 @@ def load_repo_settings(root: Path, env: Mapping[str, str] | None = None) -> Repo
         gnupghome=root / env.get("KRONOS_GNUPGHOME", s.text("gnupghome", "repo/gnupg")),
         passphrase_env=s.text("passphrase_env", "KRONOS_SIGNING_PASSPHRASE"),
         passphrase_file=(root / pfile) if pfile else None,
+        lock_timeout=_seconds(env.get("KRONOS_PUBLISH_LOCK_TIMEOUT"), "KRONOS_PUBLISH_LOCK_TIMEOUT",
+                              r.number("lock_timeout", 600), f"{path}: repository.lock_timeout"),
     )
     u = top.sub("upload")
     profiles_table = u.sub("profiles")
@@ -91,3 +94,16 @@ def load_repo_settings(root: Path, env: Mapping[str, str] | None = None) -> Repo
     if settings.keep_versions < 1:
         raise ConfigError(f"{path}: repository.keep_versions: must be at least 1")
     return settings
+
+
+def _seconds(text: str | None, name: str, configured: int, where: str) -> float:
+    """A wait in seconds (>= 0): the environment's `name` when set, else the configured value."""
+    value = float(configured)
+    if text is not None and text.strip():
+        try:
+            value, where = float(text), name
+        except ValueError:
+            raise ConfigError(f"{name}: '{text}' is not a number of seconds") from None
+    if not value >= 0 or value == float("inf"):
+        raise ConfigError(f"{where}: {value:g} is not a number of seconds >= 0")
+    return value

@@ -1,42 +1,56 @@
-"""PyPI sdists, pinned by sha256: pip's configured index, no host names here."""
+"""PyPI sdists, pinned by sha256, fetched as plain files from pip's configured indexes (no host names
+here). Nothing of the sdist runs on the host: no pip download, no build backend, no metadata."""
 
 from __future__ import annotations
 
-import sys
-import tempfile
 from pathlib import Path
 
-from ..cache import Cache, sha256_file
+from ..cache import Cache
 from ..errors import FetchError, VerifyError
-from ..run import run
+from . import simple_index
+from .simple_index import Link
+
+SDIST = ".tar.gz"  # the sdist becomes the .orig.tar.gz as it is
 
 
 def fetch(cache: Cache, name: str, version: str, sha256: str) -> Path:
-    """The sdist of name==version from the cache or pip's index, checked against sha256."""
+    """The sdist of name==version from the cache or pip's indexes: the file whose bytes have sha256."""
     blob = cache.blob(sha256)
     if blob.exists():
         return blob
-    with tempfile.TemporaryDirectory(prefix="kronos-pip-") as tmp:
-        proc = run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:",
-             "--no-deps", "--disable-pip-version-check", "-d", tmp, f"{name}=={version}"],
-            check=False,
-        )
-        files = sorted(p for p in Path(tmp).iterdir() if p.name.endswith((".tar.gz", ".zip", ".tar.xz")))
-        if proc.returncode != 0 or not files:
-            lines = [ln for ln in proc.stdout.decode(errors="replace").splitlines()
-                     if ln.strip() and not ln.startswith(("[notice]", "WARNING"))]
-            tail = [ln for ln in lines if ln.startswith("ERROR")][-1:] or lines[-1:] or ["no sdist"]
-            raise FetchError(f"pypi {name}=={version}: cannot download the sdist: {tail[0]}")
-        actual = sha256_file(files[0])
-        if actual != sha256:
-            raise VerifyError(
-                f"pypi {name}=={version}: sha256 mismatch for {files[0].name}:"
-                f" recipe pins {sha256}, got {actual}"
-            )
-        path, _ = cache.put(files[0])
-        return path
+    what = f"pypi {name}=={version}"
+    listing = simple_index.find(simple_index.configured(what), name)
+    candidates = list({link.url: link for link in listing.links if is_sdist(link.filename, name, version)}.values())
+    if not candidates:
+        where = listing.where() or "nowhere: pip has no index and no find-links (pip config list)"
+        raise FetchError(f"{what}: no {SDIST} sdist of this version at {where}")
+    # the one the index lists with the pinned hash first; the others only to say what they are
+    candidates.sort(key=lambda link: _rank(link, sha256))
+    mismatches: list[VerifyError] = []
+    failures: list[FetchError] = []
+    for link in candidates:
+        try:
+            return cache.fetch(link.url, sha256, None, f"{what}: file {link.filename}")
+        except VerifyError as e:
+            mismatches.append(e)
+        except FetchError as e:
+            failures.append(e)
+    raise (mismatches or failures)[0]
+
+
+def _rank(link: Link, sha256: str) -> int:
+    return 0 if link.sha256 == sha256 else 1 if link.sha256 is None else 2
+
+
+def is_sdist(filename: str, name: str, version: str) -> bool:
+    """Whether filename is an sdist of name==version (any spelling of the name, PEP 503)."""
+    if not filename.endswith(SDIST):
+        return False
+    stem, tail = filename[: -len(SDIST)], f"-{version}"
+    if not stem.lower().endswith(tail.lower()):
+        return False
+    return simple_index.normalize(stem[: -len(tail)]) == simple_index.normalize(name)
 
 
 def sdist_name(name: str, version: str) -> str:
-    return f"{name}-{version}.tar.gz"
+    return f"{name}-{version}{SDIST}"

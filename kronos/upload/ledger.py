@@ -11,6 +11,7 @@ from pathlib import Path
 from debian.debian_support import Version
 
 from ..cache import atomic_path
+from ..errors import corrupt, load_json
 from .plan import UploadError
 
 
@@ -38,9 +39,21 @@ class UploadLedger:
 
     def _load(self) -> None:
         self.uploads = {}
-        if self.path.exists():
-            data = json.loads(self.path.read_text())
-            self.uploads = {str(k): [str(v) for v in vs] for k, vs in data.items()}
+        if not self.path.exists():
+            return
+        fix = "fix it by hand or restore it from a backup (without it, a version could be uploaded twice)"
+        data = load_json(self.path, "the upload ledger", fix)
+        if not isinstance(data, dict) or not all(
+                isinstance(vs, list) and all(isinstance(v, str) for v in vs) for vs in data.values()):
+            raise corrupt(self.path, "the upload ledger", "it is not an object of {source: [versions]}", fix)
+        for source, versions in data.items():
+            for v in versions:
+                try:
+                    Version(v)
+                except ValueError:
+                    raise corrupt(self.path, "the upload ledger", f"{source}: {v!r} is not a Debian version",
+                                  fix) from None
+        self.uploads = {str(k): list(vs) for k, vs in data.items()}
 
     @classmethod
     def for_target(cls, output_dir: Path, target: str) -> UploadLedger:

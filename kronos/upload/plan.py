@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +10,8 @@ from debian.deb822 import Dsc
 
 from ..config import Settings, Target
 from ..errors import KronosError
-from ..pipeline import BUILD_RECORD
 from ..recipe import DebianSource, Recipe, load_recipes
+from ..records import BUILD_RECORD, read_build_record
 
 
 class UploadError(KronosError):
@@ -51,7 +50,7 @@ def candidate(out: Path, recipe: str) -> Candidate | None:
     record = out / recipe / BUILD_RECORD
     if not record.exists():
         return None
-    data = json.loads(record.read_text())
+    data = read_build_record(record)
     files = [str(f) for f in data.get("files", [])]
     dscs = [f for f in files if f.endswith(".dsc")]
     if len(dscs) != 1:

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
+from typing import Any
 
 from debian.deb822 import Release
 
@@ -311,9 +312,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve(directory: Path) -> Iterator[str]:
-    """Serve directory over HTTP on 127.0.0.1 (a free port); yield the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
+def serve(directory: Path, handler_class: type[http.server.SimpleHTTPRequestHandler] = _QuietHandler,
+          **options: Any) -> Iterator[str]:
+    """Serve directory over HTTP on 127.0.0.1 (a free port) with handler_class(**options); yield the base URL."""
+    handler = functools.partial(handler_class, directory=str(directory), **options)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="test-archive", daemon=True)

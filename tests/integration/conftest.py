@@ -16,7 +16,9 @@ from kronos.engine import Engine, get_engine
 from kronos.images import Image
 from kronos.pipeline import Pipeline
 
-ROOT = Path(__file__).resolve().parents[2]
+from . import archive_fixture as af
+from .checkout import ROOT
+
 KRONOS = Path(sys.executable).with_name("kronos")
 TARGETS = ("sid", "trixie", "bookworm", "noble", "resolute")
 
@@ -47,8 +49,29 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     first = kronos("build", *(a for t in TARGETS for a in ("--target", t)), env=env)
     if first.returncode != 0:
         pytest.fail(f"kronos build failed:\n{first.stdout[-6000:]}")
-    settings = load_settings(ROOT, env={"KRONOS_OUTPUT_DIR": str(out)})
+    settings = load_settings(ROOT, env={"KRONOS_OUTPUT_DIR": str(out), "KRONOS_CACHE_DIR": env["KRONOS_CACHE_DIR"]})
     engine = get_engine()
     pipeline = Pipeline(settings, engine)
     images = {img.target: img for img in pipeline.images(list(TARGETS))}
     yield Session(out, env, first, settings, engine, images)
+
+
+# the small signed archive of the bad-input and error tests (archive_fixture.py)
+@pytest.fixture(scope="module")
+def gpg() -> Iterator[af.GpgHome]:
+    home = af.GpgHome()
+    try:
+        yield home
+    finally:
+        home.close()
+
+
+@pytest.fixture(scope="module")
+def pristine(gpg: af.GpgHome, tmp_path_factory: pytest.TempPathFactory) -> af.Archive:
+    return af.build_archive(tmp_path_factory.mktemp("pristine"), gpg)
+
+
+@pytest.fixture
+def archive(pristine: af.Archive, tmp_path: Path) -> af.Archive:
+    """A private copy of the archive, free to be broken by the test."""
+    return pristine.copy(tmp_path / "served")

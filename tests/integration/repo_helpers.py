@@ -35,7 +35,9 @@ from pathlib import Path
 
 from kronos.engine import ContainerSpec, Engine
 
-ROOT = Path(__file__).resolve().parents[2]
+from .checkout import ROOT as CHECKOUT_ROOT
+
+ROOT = CHECKOUT_ROOT  # a private (mode 0700) copy of the checkout
 KRONOS = Path(sys.executable).with_name("kronos")
 RELEASE_FILES = ("InRelease", "Release", "Release.gpg")
 

@@ -29,26 +29,6 @@ RECIPE = "hello"  # the debian-kind recipe of the test archive's package
 WRONG_SHA = "0" * 63 + "1"
 
 
-@pytest.fixture(scope="module")
-def gpg() -> Iterator[af.GpgHome]:
-    home = af.GpgHome()
-    try:
-        yield home
-    finally:
-        home.close()
-
-
-@pytest.fixture(scope="module")
-def pristine(gpg: af.GpgHome, tmp_path_factory: pytest.TempPathFactory) -> af.Archive:
-    return af.build_archive(tmp_path_factory.mktemp("pristine"), gpg)
-
-
-@pytest.fixture
-def archive(pristine: af.Archive, tmp_path: Path) -> af.Archive:
-    """A private copy of the archive, free to be broken by the test."""
-    return pristine.copy(tmp_path / "served")
-
-
 @pytest.fixture
 def mirror(archive: af.Archive) -> Iterator[str]:
     with af.serve(archive.root) as url:

@@ -22,7 +22,7 @@ def test_defaults_define_the_five_targets(tmp_path: Path) -> None:
     assert s.target("bookworm").version_suffix == "~bpo12+{n}"
     assert s.target("sid").distribution == "unstable"
     assert s.archives["ubuntu"].keyring_package is not None
-    assert s.archives["debian"].snapshot is True
+    assert s.archives["debian"].snapshot_setting is None  # "auto": the machine's apt policy decides
 
 
 def test_precedence_defaults_file_env_cli(tmp_path: Path) -> None:
@@ -74,3 +74,10 @@ def test_malformed_config_names_file_and_key(tmp_path: Path, text: str, message:
 def test_project_config_loads() -> None:
     s = load_settings(ROOT, env={})
     assert s.default_targets == ("sid", "trixie", "bookworm", "noble", "resolute")
+
+
+def test_debemail_may_carry_the_full_name(tmp_path: Path) -> None:
+    s = load_settings(tmp_path, env={"DEBEMAIL": "Release Engineer <re@kronos.invalid>"})
+    assert str(s.maintainer) == "Release Engineer <re@kronos.invalid>"
+    s = load_settings(tmp_path, env={"DEBEMAIL": "Release Engineer <re@kronos.invalid>", "DEBFULLNAME": "R. E."})
+    assert str(s.maintainer) == "R. E. <re@kronos.invalid>"

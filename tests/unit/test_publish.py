@@ -135,7 +135,7 @@ def test_indices_reproducible_and_date_never_backwards(tmp_path: Path, gnupg: tu
         del os.environ["KRONOS_NOW"]
     d1 = email.utils.parsedate_to_datetime(first["Date"])
     d2 = email.utils.parsedate_to_datetime(second["Date"])
-    assert d2 >= d1
+    assert d2 > d1, (first["Date"], second["Date"])  # strictly: apt ignores an InRelease that is not newer
     assert (first["Origin"], first["Label"], first["Codename"]) == (second["Origin"], second["Label"],
                                                                     second["Codename"])
     # same input, same bytes: publish the first state again elsewhere
@@ -200,3 +200,64 @@ def test_retention_removal_and_grace(tmp_path: Path, gnupg: tuple[Path, str]) ->
         os.environ.pop("KRONOS_NOW", None)
     with pytest.raises(PublishError, match="package 'nothing' is not in suite 'sid'"):
         pub.publish({}, remove={"sid": ["nothing"]})
+
+
+def test_pool_shares_no_inode_with_build_outputs(tmp_path: Path, gnupg: tuple[Path, str]) -> None:
+    """An in-place write to a build output must not change the published file."""
+    repo, pub = publisher(tmp_path, gnupg)
+    deb = make_deb(tmp_path, "alpha", "1.0", b"one")
+    pub.publish({"sid": [Upload("alpha", (deb,), None)]})
+    pool = repo.path / "pool/main/a/alpha/alpha_1.0_all.deb"
+    served = pool.read_bytes()
+    indexed = next(Packages.iter_paragraphs((repo.path / "dists/sid/main/binary-amd64/Packages").read_text()))
+    with deb.open("r+b") as f:  # e.g. a rebuild that rewrites out/ in place
+        f.seek(0)
+        f.write(b"!<arch>\nrewritten in place")
+    assert pool.read_bytes() == served, "an in-place write to the build output changed the published pool file"
+    assert hashlib.sha256(pool.read_bytes()).hexdigest() == indexed["SHA256"]
+    assert pool.stat().st_ino != deb.stat().st_ino and pool.stat().st_nlink == 1
+
+
+def test_pool_files_linked_by_earlier_versions_are_unshared(tmp_path: Path, gnupg: tuple[Path, str]) -> None:
+    repo, pub = publisher(tmp_path, gnupg)
+    deb = make_deb(tmp_path, "alpha", "1.0", b"one")
+    pub.publish({"sid": [Upload("alpha", (deb,), None)]})
+    pool = repo.path / "pool/main/a/alpha/alpha_1.0_all.deb"
+    pool.unlink()
+    os.link(deb, pool)  # the pool as kronos made it before: a hard link into out/
+    pub.publish({"sid": [Upload("beta", (make_deb(tmp_path, "beta", "1"),), None)]})
+    assert pool.stat().st_nlink == 1 and pool.stat().st_ino != deb.stat().st_ino
+    assert pool.read_bytes() == deb.read_bytes()
+
+
+def test_generations_are_counted_and_kept_for_their_grace_when_the_clock_steps_back(
+        tmp_path: Path, gnupg: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generation names come from a counter in the state, not the clock; a superseded generation stays
+    for grace_hours after it was superseded, also when the clock stepped back in between."""
+    repo, pub = publisher(tmp_path, gnupg)
+    gens = repo.path / ".generations"
+    t0 = 1800000000
+    grace = repo.grace_seconds
+    live = []
+    for i, t in enumerate((t0, t0 + 60, t0 - 3600)):  # the clock steps back an hour after the second
+        monkeypatch.setenv("KRONOS_NOW", str(t))
+        pub.publish({"sid": [Upload(f"p{i}", (make_deb(tmp_path, f"p{i}", "1"),), None)]})
+        live.append(Path(os.readlink(repo.path / "dists")).parent.name)
+        kept = sorted(p.name for p in gens.iterdir())
+        for j, g in enumerate(live):
+            assert g in kept, (f"generation {j + 1} ({g}) was removed at publish {i + 1}, within its grace"
+                               f" ({grace} s) after a clock step back; left: {kept}")
+    assert [int(g) for g in live] == [1, 2, 3], live
+    monkeypatch.setenv("KRONOS_NOW", str(t0 - 3600 + grace))  # the first two superseded a grace ago
+    pub.publish({"sid": [Upload("p3", (make_deb(tmp_path, "p3", "1"),), None)]})
+    assert sorted(p.name for p in gens.iterdir()) == [live[2], Path(os.readlink(repo.path / "dists")).parent.name]
+
+
+def test_client_files_follow_the_url(tmp_path: Path, gnupg: tuple[Path, str]) -> None:
+    repo, pub = publisher(tmp_path, gnupg)
+    pub.publish({"sid": [Upload("alpha", (make_deb(tmp_path, "alpha", "1.0"),), None)]})
+    assert f"URIs: {repo.path.resolve().as_uri()}" in (repo.path / "kronos.sources").read_text()
+    repo, pub = publisher(tmp_path, gnupg, KRONOS_REPO_URL="http://repo.example.invalid/kronos")
+    pub.publish({})
+    assert "URIs: http://repo.example.invalid/kronos\n" in (repo.path / "kronos.sources").read_text()
+    assert os.readlink(repo.path / "kronos.sources") == "dists/kronos.sources"

@@ -23,6 +23,31 @@ def test_apt_rule_one_good_and_no_bad() -> None:
     assert not parse_status(expired).acceptable
 
 
+OLD = "B" * 40
+
+
+def _sig(verdict: str, fpr: str, digest: str = "10") -> str:
+    """gpgv's status lines for one signature (as gpgv 2.2 prints them)."""
+    return (f"[GNUPG:] NEWSIG\n[GNUPG:] KEY_CONSIDERED {fpr} 0\n[GNUPG:] {verdict} {fpr[-16:]} Some One\n"
+            f"[GNUPG:] VALIDSIG {fpr} 2026-10-30 1761811681 0 4 0 22 {digest} 01 {fpr}\n")
+
+
+def test_only_goodsig_with_a_strong_digest_counts() -> None:
+    """gpgv prints VALIDSIG after EXPKEYSIG/REVKEYSIG too: a valid signature by an unusable key."""
+    assert parse_status(_sig("GOODSIG", FPR)).good == (FPR,)
+    for verdict, why in (("EXPKEYSIG", "has expired"), ("REVKEYSIG", "is revoked"), ("EXPSIG", "has expired")):
+        sigs = parse_status(_sig(verdict, OLD))
+        assert not sigs.acceptable, verdict
+        assert why in sigs.reason()
+    weak = parse_status(_sig("GOODSIG", FPR, digest="2"))
+    assert not weak.acceptable and "weak digest SHA1" in weak.reason()
+    # per signature: the expired key's VALIDSIG does not make the SHA1 one good, and vice versa
+    assert not parse_status(_sig("GOODSIG", FPR, digest="2") + _sig("EXPKEYSIG", OLD)).acceptable
+    assert parse_status(_sig("EXPKEYSIG", OLD) + _sig("GOODSIG", FPR)).acceptable
+    assert parse_status(_sig("GOODSIG", FPR) + _sig("REVKEYSIG", OLD)).good == (FPR,)
+    assert not parse_status(_sig("GOODSIG", FPR) + _sig("BADSIG", OLD)).acceptable
+
+
 def test_stanza_lookup(tmp_path: Path) -> None:
     text = (
         "Package: foo-bar\nVersion: 1\n\n"
