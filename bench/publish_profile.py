@@ -97,7 +97,7 @@ CATEGORIES = (  # (module, attribute path, category); exclusive times
     ("kronos.publish.publisher", "Publisher._write_suite", "writes: dists files + by-hash links"),
     ("kronos.publish.tree", "write_file", "writes: dists files + by-hash links"),
     ("kronos.publish.publisher", "Publisher._carry_byhash", "writes: dists files + by-hash links"),
-    ("kronos.publish.tree", "add_pool_file", "writes: pool links (add_pool_file)"),
+    ("kronos.publish.tree", "add_pool_file", "writes: pool copies (add_pool_file)"),
     ("os", "fsync", "fsync"),
     ("kronos.publish.signing", "run", "signing: gpg/gpgconf subprocesses"),
     ("kronos.publish.signing", "_gpg", "signing: python-gnupg (GPG(), list_keys)"),

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from kronos.publish.tree import clone_or_copy
+
 T = TypeVar("T")
 
 
@@ -79,12 +81,10 @@ def pool_links(base: Path, files: list[Path]) -> list[tuple[str, float, str]]:
         for f in files:
             dest = root / f.name[:1] / f.name.split("_")[0] / f.name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            if variant == "now":  # tree.add_pool_file + cache.atomic_path
+            if variant == "now":  # tree.add_pool_file: a copy (reflink where possible), fsync, rename
                 fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
                 os.close(fd)
-                os.chmod(tmp, 0o644)
-                os.unlink(tmp)
-                os.link(f, tmp)
+                clone_or_copy(f, Path(tmp))
                 with open(tmp, "rb") as fh:
                     os.fsync(fh.fileno())
                 os.replace(tmp, dest)
@@ -101,7 +101,7 @@ def pool_links(base: Path, files: list[Path]) -> list[tuple[str, float, str]]:
         return time.perf_counter() - t
 
     rows: list[tuple[str, float, str]] = []
-    for variant, label in (("now", "pool: mkstemp+unlink+link+fsync+rename per file (now)"),
+    for variant, label in (("now", "pool: mkstemp+copy(reflink)+fsync+rename per file (now)"),
                            ("link+fsync", "  os.link + fsync per file"),
                            ("link+syncfs", "  os.link per file, then one syncfs() before the swap"),
                            ("link", "  os.link per file, no sync (reprepro/aptly do not fsync)")):
