@@ -12,6 +12,7 @@ from pathlib import Path
 
 from debian.deb822 import Dsc
 
+from . import sibling_repo
 from .archive.access import Archives
 from .cache import sha256_file
 from .config import Settings, Target
@@ -21,11 +22,13 @@ from .images import BUILDER_UID, Image, sources_lines
 from .keys import content_key
 from .log import info, step
 from .recipe import Recipe
-from .run import run
 from .source_package import dsc_files
 
 DEPS_REPOSITORY = "kronos/deps"
 FAILED_REPOSITORY = "kronos/failed"
+# what apt and dpkg need as root in the deps phase: apt's sandbox drops to _apt (setuid/setgid) and
+# kills its methods, dpkg chowns and chmods files it does not own and keeps setuid bits
+DEPS_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID")
 DEP_FIELDS = ("Build-Depends", "Build-Depends-Indep", "Build-Depends-Arch",
               "Build-Conflicts", "Build-Conflicts-Indep", "Build-Conflicts-Arch")
 
@@ -37,7 +40,7 @@ class BuildJob:
     image: Image
     dsc: Path
     version: str
-    local_debs: tuple[Path, ...]  # outputs of the recipes this one comes after
+    local_debs: tuple[Path, ...]  # the siblings' packages this one may install (sibling_repo)
     log: Path
 
 
@@ -56,14 +59,6 @@ def _stage(files: list[Path], dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for f in files:
         shutil.copyfile(f, dest / f.name)
-    return dest
-
-
-def _local_repo(debs: tuple[Path, ...], dest: Path) -> Path:
-    """A flat apt repository of debs (Packages made by dpkg-scanpackages)."""
-    _stage(list(debs), dest)
-    out = run(["dpkg-scanpackages", "--multiversion", "."], cwd=dest, merge_stderr=False).stdout
-    (dest / "Packages").write_bytes(out)
     return dest
 
 
@@ -111,13 +106,15 @@ class Builder:
             src = _stage(dsc_files(job.dsc), work / "deps" / "src")
             env = self._env(job)
             env["KRONOS_EXTRA_SOURCES"] = self._extra_sources(job.target)
+            env["KRONOS_EXTRA_SUITES"] = " ".join(job.target.extra_suites)
             spec = ContainerSpec(image=job.image.ref, command=("/bin/sh", "/kronos/install-build-deps.sh"),
-                                 network="host", env=tuple(sorted(env.items())))
+                                 network="host", env=tuple(sorted(env.items())),
+                                 capabilities=DEPS_CAPABILITIES)
             with self.engine.container(spec) as c:
                 c.put(self.settings.containers_dir / "install-build-deps.sh", "/kronos")
                 c.put(src, "/kronos")
                 if job.local_debs:
-                    c.put(_local_repo(job.local_debs, work / "deps" / "local"), "/kronos")
+                    c.put(sibling_repo.make(job.local_debs, work / "deps" / "local"), "/kronos")
                 code = c.run(job.log)
                 if code != 0:
                     raise BuildError(
@@ -135,7 +132,8 @@ class Builder:
                 src = _stage(dsc_files(job.dsc), work / "build" / "src")
                 spec = ContainerSpec(image=deps, command=("/bin/sh", "/build/build.sh"), network="none",
                                      user="builder", workdir="/build",
-                                     env=tuple(sorted(self._env(job).items())))
+                                     env=tuple(sorted(self._env(job).items())),
+                                     capabilities=(), no_new_privileges=True)
                 with self.engine.container(spec) as c:
                     c.put(self.settings.containers_dir / "build.sh", "/build", owner=BUILDER_UID)
                     c.put(src, "/build", owner=BUILDER_UID)

@@ -76,7 +76,7 @@ def targets(c: Context) -> None:
         suites = ",".join((t.suite, *t.pockets))
         extra = f" build-deps-from={','.join(t.extra_suites)}" if t.extra_suites else ""
         print(f"{mark} {t.name:10} {t.archive:7} {suites:40} {','.join(t.components):14}"
-              f" {t.version_suffix}{extra}")
+              f" {t.version_suffix} rebuilds={t.update_tag + '0' if t.update_tag else ''}{t.rebuild_suffix}{extra}")
 
 
 @task
@@ -90,6 +90,22 @@ def recipes(c: Context) -> None:
         what = r.describe_source()
         after = f" after={','.join(r.after)}" if r.after else ""
         print(f"{r.name:16} {what:34} targets={','.join(r.targets)}{after}")
+
+
+@task(iterable=["target"], help={"target": "a target (repeatable; default: the default targets)",
+                                 "dot": "print Graphviz (dot) instead of text"})
+@handled
+def graph(c: Context, target: list[str] | None = None, dot: bool = False) -> None:
+    """Print each target's build order and every edge with the dependency that made it."""
+    from .graph.metadata import graphs
+
+    for g in graphs(settings(c), target or None):
+        if dot:
+            print(g.dot())
+            continue
+        print(f"{g.target}: {' '.join(g.order())}")
+        for edge in g.edges:
+            print(f"  {edge.line()}")
 
 
 @task(iterable=["target"], help={"target": "a target (repeatable; default: the default targets)",
@@ -211,7 +227,7 @@ repo_ns.add_task(repo_list, "list")  # type: ignore[arg-type]
 repo_ns.add_task(repo_remove, "remove")
 keys_ns = Collection("keys")
 keys_ns.add_task(keys_create, "create")
-ns = Collection(targets, recipes, images, build, clean, publish, upload)
+ns = Collection(targets, recipes, graph, images, build, clean, publish, upload)
 ns.add_collection(repo_ns)
 ns.add_collection(keys_ns)
 program = Program(namespace=ns, version=__version__, name="kronos", binary="kronos")

@@ -12,6 +12,7 @@ from typing import Any
 
 from .aptconfig import checks_valid_until
 from .errors import ConfigError
+from .packaging.versions import rule_problem
 from .tomlcheck import Table, load
 
 DEFAULTS = Path(__file__).with_name("defaults.toml")
@@ -60,6 +61,8 @@ class Target:
     components: tuple[str, ...]
     include: tuple[str, ...]
     version_suffix: str
+    rebuild_suffix: str  # rebuilds of the target's own sources (kronos.packaging.versions)
+    update_tag: str  # what the archive numbers its updates after: "+deb12u", "ubuntu"; "" for none
     plain_revision: bool
     distribution: str  # the changelog's distribution field
 
@@ -197,10 +200,10 @@ def _archive(name: str, t: Table, apt_config: str | None) -> Archive:
                    apt_config)
 
 
-def _version_suffix(t: Table) -> str:
-    """targets.<t>.version_suffix: Debian revision characters around {n}, its only placeholder."""
-    suffix: str = t.text("version_suffix", required=True)
-    at = t.at("version_suffix")
+def _version_suffix(t: Table, key: str = "version_suffix") -> str:
+    """targets.<t>.version_suffix (or rebuild_suffix): Debian revision characters around {n}, its only placeholder."""
+    suffix: str = t.text(key, required=True)
+    at = t.at(key)
     try:
         fields = list(string.Formatter().parse(suffix))
     except ValueError as e:
@@ -217,6 +220,19 @@ def _version_suffix(t: Table) -> str:
     return suffix
 
 
+def _rebuild_rule(t: Table) -> tuple[str, str]:
+    """targets.<t>.rebuild_suffix and update_tag, checked on sample versions to sort right."""
+    suffix = _version_suffix(t, "rebuild_suffix")
+    tag: str = t.text("update_tag", "")
+    if tag and not re.fullmatch(r"[A-Za-z0-9.+~]*[A-Za-z.+~]", tag):
+        raise ConfigError(f"{t.at('update_tag')}: '{tag}' is not Debian revision characters ending in a"
+                          " non-digit (the archive's update number follows it)")
+    problem = rule_problem(tag, suffix)
+    if problem:
+        raise ConfigError(f"{t.at('rebuild_suffix')}: '{suffix}' with update_tag '{tag}' {problem}")
+    return suffix, tag
+
+
 def _target(name: str, t: Table, archives: Mapping[str, Archive]) -> Target:
     archive = t.text("archive", required=True)
     if archive not in archives:
@@ -228,6 +244,7 @@ def _target(name: str, t: Table, archives: Mapping[str, Archive]) -> Target:
             if not _SUITE.match(s):
                 raise ConfigError(f"{t.at(key)}: '{s}' is not a suite name")
     suffix = _version_suffix(t)
+    rebuild_suffix, update_tag = _rebuild_rule(t)
     target = Target(
         name=name,
         archive=archive,
@@ -237,6 +254,8 @@ def _target(name: str, t: Table, archives: Mapping[str, Archive]) -> Target:
         components=lists["components"] or ("main",),
         include=lists["include"],
         version_suffix=suffix,
+        rebuild_suffix=rebuild_suffix,
+        update_tag=update_tag,
         plain_revision=t.flag("plain_revision", False),
         distribution=t.text("distribution", suite),
     )

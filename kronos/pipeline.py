@@ -15,10 +15,12 @@ from .build import Builder, BuildJob, scratch
 from .cache import Cache, replace_dir, sha256_file
 from .config import Settings, Target
 from .engine import Engine
+from .errors import ConfigError
+from .graph.metadata import MetadataReader, target_graph
 from .images import Image
 from .ledger import Ledger
 from .log import info, step
-from .recipe import Recipe, load_recipes, order
+from .recipe import Recipe, load_recipes
 from .records import BUILD_RECORD, read_build_record
 from .source_package import SourcePreparer, choose_version, dsc_files
 
@@ -57,17 +59,6 @@ class Layout:
         return sorted(self.package_dir(target, recipe).glob("*.deb"))
 
 
-def _closure(recipes: dict[str, Recipe], recipe: Recipe) -> list[str]:
-    seen: list[str] = []
-    stack = list(recipe.after)
-    while stack:
-        name = stack.pop()
-        if name not in seen:
-            seen.append(name)
-            stack.extend(recipes[name].after)
-    return sorted(seen)
-
-
 class Pipeline:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
@@ -77,6 +68,7 @@ class Pipeline:
         self.layout = Layout(settings)
         self.preparer = SourcePreparer(settings, self.cache, self.archives)
         self.builder = Builder(settings, engine, self.archives)
+        self.metadata = MetadataReader(settings, self.cache, self.archives)
 
     def targets(self, names: list[str] | None) -> list[Target]:
         return [self.settings.target(n) for n in (names or list(self.settings.default_targets))]
@@ -89,9 +81,15 @@ class Pipeline:
         recipes = load_recipes(self.settings)
         targets = self.targets(target_names)
         wanted = only or sorted(recipes)
+        for name in wanted:
+            if name not in recipes:
+                raise ConfigError(f"unknown recipe '{name}' (known: {', '.join(sorted(recipes))})")
         outcomes = []
         for target in targets:
-            todo = [r for r in order(recipes, wanted) if target.name in r.targets]
+            if not any(target.name in recipes[n].targets for n in wanted):
+                continue
+            graph = target_graph(self.metadata, recipes, target)  # the order the packages' metadata gives
+            todo = [recipes[n] for n in graph.wanted(wanted)]
             if not todo:
                 continue
             with step(f"Target {target.name}"):
@@ -100,13 +98,15 @@ class Pipeline:
                                                           self.archives, target))
                 for recipe in todo:
                     force = rebuild and (not only or recipe.name in only)
-                    outcomes.append(self.build_one(recipes, recipe, target, image, force))
+                    siblings = graph.build_closure(recipe.name)
+                    outcomes.append(self.build_one(siblings, recipe, target, image, force))
         return outcomes
 
-    def build_one(self, recipes: dict[str, Recipe], recipe: Recipe, target: Target,
+    def build_one(self, siblings: list[str], recipe: Recipe, target: Target,
                   get_image: Callable[[], Image], rebuild: bool = False) -> Outcome:
-        """Build recipe for target unless its content key is already built (rebuild: build anyway)."""
-        local_debs = tuple(d for dep in _closure(recipes, recipe) for d in self.layout.debs(target.name, dep))
+        """Build recipe for target, against the debs of the sibling recipes it installs, unless its
+        content key is already built (rebuild: build anyway)."""
+        local_debs = tuple(d for dep in siblings for d in self.layout.debs(target.name, dep))
         ledger = self.layout.ledger(target.name, recipe.name)
         final = self.layout.package_dir(target.name, recipe.name)
         with scratch(self.settings.cache_dir, f"{recipe.name}-") as work:

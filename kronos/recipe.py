@@ -226,7 +226,8 @@ def load_recipes(settings: Settings) -> dict[str, Recipe]:
 
 
 def order(recipes: Mapping[str, Recipe], wanted: list[str]) -> list[Recipe]:
-    """`wanted` and what they come after, dependencies first (stable by name)."""
+    """`wanted` and what they come `after`, dependencies first (stable by name). `after` alone:
+    builds follow kronos.graph, which adds the edges the packages' metadata gives."""
     out: list[Recipe] = []
     state: dict[str, int] = {}
 

@@ -162,7 +162,10 @@ def choose_version(inputs: Inputs, key: str, ledger: Ledger) -> tuple[Entry, boo
     if found is not None:
         return found, True
     n = ledger.next_n(inputs.base_version)
-    if isinstance(inputs.recipe.source, DebianSource):
+    source = inputs.recipe.source
+    if isinstance(source, DebianSource) and versions.from_own_suite(source.archive, source.suite, inputs.target):
+        version = versions.own_rebuild(inputs.base_version, inputs.target, n)
+    elif isinstance(source, DebianSource):
         version = versions.rebuilt(inputs.base_version, inputs.target, n)
     else:
         version = versions.authored(inputs.base_version, inputs.target, n)

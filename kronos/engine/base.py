@@ -20,6 +20,9 @@ class ContainerSpec:
     user: str = "root"
     workdir: str = "/"
     env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # None: the engine's default set; otherwise every capability is dropped but these
+    capabilities: tuple[str, ...] | None = None
+    no_new_privileges: bool = False  # setuid binaries and file capabilities grant nothing
 
 
 class EngineContainer(abc.ABC):

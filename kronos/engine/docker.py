@@ -157,6 +157,12 @@ class DockerEngine(Engine):
                 pass
 
     def _create(self, spec: ContainerSpec) -> EngineContainer:
+        privileges: dict[str, Any] = {}
+        if spec.capabilities is not None:
+            privileges["cap_drop"] = ["ALL"]
+            privileges["cap_add"] = list(spec.capabilities)
+        if spec.no_new_privileges:
+            privileges["security_opt"] = ["no-new-privileges"]
         with self.talking(f"creating a container from {spec.image}"):
             raw = self.client.containers.create(
                 spec.image,
@@ -166,6 +172,7 @@ class DockerEngine(Engine):
                 working_dir=spec.workdir,
                 environment=dict(spec.env),
                 detach=True,
+                **privileges,
             )
         return DockerContainer(raw, self)
 

@@ -45,8 +45,10 @@ RELEASE_FILES = ("InRelease", "Release", "Release.gpg")
 # --- packages and build outputs ------------------------------------------------------------
 
 
-def make_deb(dest: Path, name: str, version: str, arch: str = "all", payload: str = "") -> Path:
-    """A tiny binary package name_version_arch.deb in dest; payload changes its content."""
+def make_deb(dest: Path, name: str, version: str, arch: str = "all", payload: str = "",
+             postinst: str | None = None) -> Path:
+    """A tiny binary package name_version_arch.deb in dest; payload changes its content; postinst: a
+    maintainer script dpkg runs on install."""
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="deb-") as tmp:
         tree = Path(tmp) / "tree"
@@ -56,6 +58,9 @@ def make_deb(dest: Path, name: str, version: str, arch: str = "all", payload: st
             "Maintainer: Kronos Tests <tests@example.invalid>\nSection: misc\nPriority: optional\n"
             f"Description: tiny package {name} of the kronos publish tests\n"
             " It installs one small file.\n")
+        if postinst is not None:
+            (tree / "DEBIAN" / "postinst").write_text(postinst)
+            (tree / "DEBIAN" / "postinst").chmod(0o755)
         share = tree / "usr" / "share" / "doc" / name
         share.mkdir(parents=True)
         (share / "payload").write_text(f"{name} {version}\n{payload}\n")

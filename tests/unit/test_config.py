@@ -81,3 +81,37 @@ def test_debemail_may_carry_the_full_name(tmp_path: Path) -> None:
     assert str(s.maintainer) == "Release Engineer <re@kronos.invalid>"
     s = load_settings(tmp_path, env={"DEBEMAIL": "Release Engineer <re@kronos.invalid>", "DEBFULLNAME": "R. E."})
     assert str(s.maintainer) == "R. E. <re@kronos.invalid>"
+
+
+def test_rebuild_rule_per_target(tmp_path: Path) -> None:
+    s = load_settings(tmp_path, env={})
+    rules = {name: (t.update_tag, t.rebuild_suffix) for name, t in s.targets.items()}
+    assert rules == {"sid": ("", "+kronos{n}"), "trixie": ("+deb13u", "+kronos{n}"),
+                     "bookworm": ("+deb12u", "+kronos{n}"), "noble": ("ubuntu", "+kronos{n}"),
+                     "resolute": ("ubuntu", "+kronos{n}")}
+    write(tmp_path, '[targets.bookworm]\nupdate_tag = "+deb12u"\nrebuild_suffix = "+local.{n}"\n')
+    assert load_settings(tmp_path, env={}).target("bookworm").rebuild_suffix == "+local.{n}"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('rebuild_suffix = "+kronos"\n', r"targets.bookworm.rebuild_suffix: must contain \{n\}"),
+        ('rebuild_suffix = "+kronos{m}"\n', r"targets.bookworm.rebuild_suffix: unknown placeholder \{m\}"),
+        ('rebuild_suffix = "~kronos{n}"\n',
+         r"rebuild_suffix: '~kronos\{n\}' with update_tag '\+deb12u' gives 1.0-1\+deb12u1~kronos1,"
+         r" which does not sort above 1.0-1\+deb12u1"),
+        ('update_tag = ""\nrebuild_suffix = "~kronos{n}"\n', "gives 1.0-1~kronos1, which does not sort above 1.0-1$"),
+        # letters after '.' sort above the digits of Ubuntu's point updates (ubuntu0.1)
+        ('update_tag = "ubuntu"\nrebuild_suffix = ".kronos{n}"\n',
+         r"gives 1.0-1ubuntu0.kronos99, which does not sort below the archive's update 1.0-1ubuntu0.1$"),
+        ('rebuild_suffix = "{n}"\n', r"gives 1.0-1\+deb12u099, which does not sort below the archive's update"),
+        ('update_tag = "+deb12"\n', "update_tag: '\\+deb12' is not Debian revision characters ending in a non-digit"),
+        ('update_tag = "deb 12u"\n', "update_tag: 'deb 12u' is not Debian revision characters"),
+    ],
+)
+def test_bad_rebuild_rule_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    write(tmp_path, "[targets.bookworm]\n" + text)
+    with pytest.raises(ConfigError, match=message) as e:
+        load_settings(tmp_path, env={})
+    assert str(e.value).startswith(f"{tmp_path / 'kronos.toml'}: targets.bookworm."), str(e.value)

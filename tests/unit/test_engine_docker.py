@@ -91,3 +91,33 @@ def test_container_removed_on_error() -> None:
         pass
     assert client.calls[-1] == ("remove", True)
     assert client.calls[0][2]["network_mode"] == "host" and client.calls[0][2]["user"] == "root"
+
+
+def test_deps_container_keeps_only_the_given_capabilities() -> None:
+    client = FakeClient()
+    engine = DockerEngine(client)
+    spec = ContainerSpec(image="kronos/base-sid:0123", command=("/bin/sh", "/kronos/install-build-deps.sh"),
+                         network="host", capabilities=("CHOWN", "SETUID"))
+    with engine.container(spec):
+        pass
+    assert client.calls[0] == (
+        "create", "kronos/base-sid:0123", {"command": ["/bin/sh", "/kronos/install-build-deps.sh"],
+                                           "network_mode": "host", "user": "root", "working_dir": "/",
+                                           "environment": {}, "detach": True,
+                                           "cap_drop": ["ALL"], "cap_add": ["CHOWN", "SETUID"]})
+
+
+def test_build_container_keeps_no_capability_and_gains_none() -> None:
+    client = FakeClient()
+    engine = DockerEngine(client)
+    spec = ContainerSpec(image="kronos/deps-sid:0123", command=("/bin/sh", "/build/build.sh"),
+                         network="none", user="builder", workdir="/build", capabilities=(),
+                         no_new_privileges=True)
+    with engine.container(spec):
+        pass
+    assert client.calls[0] == (
+        "create", "kronos/deps-sid:0123", {"command": ["/bin/sh", "/build/build.sh"], "network_mode": "none",
+                                           "user": "builder", "working_dir": "/build", "environment": {},
+                                           "detach": True, "cap_drop": ["ALL"], "cap_add": [],
+                                           "security_opt": ["no-new-privileges"]})
+

@@ -1,0 +1,223 @@
+"""Where a recipe's binaries and build relations come from before (and after) it is built.
+
+- Build relations: the `.dsc` of a Debian source (fetched alone through the signed chain), or the
+  `debian/control` rendered from the recipe's templates (into a scratch directory, with the
+  upstream version as `version`).
+- Binaries: the `.dsc`'s Package-List (Binary when it has none), or debian/control's stanzas.
+- A binary's Depends/Pre-Depends/Provides (substvars are unknown before a build), first that applies:
+  1. the built .deb in out/<target>/<recipe>/ (its control), once it has been built;
+  2. the archive's Packages stanza of that binary built from the same source version (the recipe's
+     source suite for Debian sources), else of the highest version in the target's suite and
+     pockets;
+  3. the literal relations of debian/control (authored packaging; `${...}` dropped).
+- A binary's version: the built .deb's, else the source's archive/upstream version (the local
+  revision is chosen later, at build time).
+Derived metadata is cached under <cache>/graph/, keyed by the source's digest and the indices read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from debian.deb822 import Deb822, Dsc
+from debian.debfile import DebFile
+from debian.debian_support import Version
+
+from ..archive import indices
+from ..archive.access import Archives
+from ..archive.release import SignedRelease
+from ..build import scratch
+from ..cache import Cache, atomic_path, sha256_file
+from ..config import Settings, Target
+from ..errors import VerifyError
+from ..keys import content_key
+from ..packaging import templates
+from ..recipe import DebianSource, Recipe
+from ..sources import debian
+from .graph import Graph, SourceMeta, derive
+from .relations import BUILD_FIELDS, Binary
+
+FORMAT = 1  # bump when what is derived changes
+
+
+def _literal(value: str) -> str:
+    """A relation field without its substvars (unknown before a build)."""
+    return ", ".join(p.strip() for p in value.split(",") if p.strip() and "${" not in p)
+
+
+def _binary(stanza: Any, version: str, architecture: str, origin: str) -> Binary:
+    return Binary(str(stanza["Package"]), version, architecture, _literal(stanza.get("Provides", "")),
+                  _literal(stanza.get("Depends", "")), _literal(stanza.get("Pre-Depends", "")), origin)
+
+
+class MetadataReader:
+    def __init__(self, settings: Settings, cache: Cache, archives: Archives) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.archives = archives
+
+    def meta(self, recipe: Recipe, target: Target) -> SourceMeta:
+        profiles = recipe.options_for(target.name).profiles
+        if isinstance(recipe.source, DebianSource):
+            doc = self._debian(recipe.source, target)
+        else:
+            doc = self._authored(recipe, target)
+        binaries = [Binary(**b) for b in doc["binaries"]]
+        built = self._built(target, recipe)
+        binaries = [built.get(b.package, b) for b in binaries]
+        binaries += [b for name, b in sorted(built.items()) if name not in {x.package for x in binaries}]
+        return SourceMeta(recipe.name, doc["source"], doc["version"], doc["fields"], tuple(binaries),
+                          profiles, recipe.after)
+
+    def _built(self, target: Target, recipe: Recipe) -> dict[str, Binary]:
+        out = {}
+        for deb in sorted((self.settings.output_dir / target.name / recipe.name).glob("*.deb")):
+            control = DebFile(str(deb)).debcontrol()
+            out[control["Package"]] = _binary(control, control["Version"], control["Architecture"],
+                                              f"built {deb.name}")
+        return out
+
+    def _cached(self, key: Any, derive: Any) -> dict[str, Any]:
+        path = self.cache.root / "graph" / f"{content_key([FORMAT, key])}.json"
+        if path.exists():
+            doc: dict[str, Any] = json.loads(path.read_text())
+            return doc
+        doc = derive()
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
+        return doc
+
+    def _releases(self, archive_name: str, suites: Iterable[str]) -> Iterator[SignedRelease]:
+        archive = self.settings.archives[archive_name]
+        for suite in suites:
+            yield self.archives.release(archive, suite)
+
+    def _index_ids(self, releases: list[SignedRelease], components: tuple[str, ...]) -> list[str]:
+        arch = self.settings.architecture
+        ids = []
+        for release in releases:
+            for component in components:
+                stem = f"{component}/binary-{arch}/Packages"
+                found = next((e for e in (release.entry(stem + x) for x in (".xz", ".gz", "")) if e), None)
+                ids.append(found[0] if found else "")
+        return ids
+
+    def _stanzas(self, releases: list[SignedRelease], components: tuple[str, ...], name: str) -> list[Any]:
+        arch = self.settings.architecture
+        out = []
+        for release in releases:
+            for component in components:
+                stem = f"{component}/binary-{arch}/Packages"
+                if not any(release.entry(stem + x) for x in (".xz", ".gz", "")):
+                    continue
+                path, ext = release.index(self.cache, stem)
+                out += indices.packages(indices.plain(path, ext), name)
+        return out
+
+    def _target_releases(self, target: Target) -> list[SignedRelease]:
+        return list(self._releases(target.archive, (target.suite,)))
+
+    def _debian(self, src: DebianSource, target: Target) -> dict[str, Any]:
+        archive = self.settings.archives[src.archive]
+        mirror, stanza = debian.lookup(self.archives, archive, src.suite, src.package, src.version, src.components)
+        version = str(stanza["Version"])
+        listed: Any = stanza.get("Checksums-Sha256") or []
+        dsc_item = next((i for i in listed if i["name"].endswith(".dsc")), None)
+        if dsc_item is None:
+            raise VerifyError(f"{src.package} {version} ({archive.name} {src.suite}): the Sources entry lists no .dsc")
+        own = list(self._releases(src.archive, (src.suite,)))
+        theirs = self._target_releases(target)
+        key = {"dsc": dsc_item["sha256"], "own": self._index_ids(own, src.components),
+               "target": self._index_ids(theirs, target.components), "arch": self.settings.architecture}
+
+        def derive() -> dict[str, Any]:
+            what = f"{src.package} {version} ({archive.name} {src.suite}): file {dsc_item['name']}"
+            path = self.cache.fetch(f"{mirror}/{stanza['Directory']}/{dsc_item['name']}", dsc_item["sha256"],
+                                    int(dsc_item["size"]), what)
+            with path.open() as f:
+                dsc = Dsc(f)
+            listed = [(p["package"], p.get("_other", "")) for p in dsc.get("Package-List", [])
+                      if p.get("package-type", "deb") == "deb"]
+            if not listed:
+                listed = [(b.strip(), "arch=" + str(dsc.get("Architecture", "any")))
+                          for b in str(dsc.get("Binary", "")).split(",") if b.strip()]
+            binaries = []
+            for name, other in listed:
+                arch = next((w[5:].replace(",", " ") for w in other.split() if w.startswith("arch=")), "any")
+                same = [s for s in self._stanzas(own, src.components, name) if _built_from(s, src.package, version)]
+                found = same or self._stanzas(theirs, target.components, name)
+                if found:
+                    best = max(found, key=lambda s: Version(s["Version"]))
+                    origin = f"{best['Version']} in the archive's Packages"
+                    binaries.append(vars(_binary(best, version, arch, origin)))
+                else:
+                    binaries.append(vars(Binary(name, version, arch, origin="the .dsc (no run-time relations)")))
+            fields = {f: str(dsc[f]) for f in BUILD_FIELDS if dsc.get(f)}
+            return {"source": src.package, "version": version, "fields": fields, "binaries": binaries}
+
+        return self._cached(key, derive)
+
+    def _authored(self, recipe: Recipe, target: Target) -> dict[str, Any]:
+        assert recipe.packaging is not None and not isinstance(recipe.source, DebianSource)
+        version = recipe.source.version
+        releases = self._target_releases(target)
+        key = {"templates": {p.relative_to(recipe.packaging.templates).as_posix(): sha256_file(p)
+                             for p in sorted(recipe.packaging.templates.rglob("*")) if p.is_file()},
+               "recipe": [recipe.name, recipe.packaging.source_name, version, str(self.settings.maintainer)],
+               "target": [target.name, self._index_ids(releases, target.components)],
+               "arch": self.settings.architecture}
+        return self._cached(key, lambda: self._render(recipe, target, version, releases))
+
+    def _render(self, recipe: Recipe, target: Target, version: str,
+                releases: list[SignedRelease]) -> dict[str, Any]:
+        assert recipe.packaging is not None
+        with scratch(self.settings.cache_dir, f"graph-{recipe.name}-") as work:
+            templates.render(recipe.packaging.templates, work / "debian", {
+                "source_name": recipe.packaging.source_name, "upstream_version": version, "version": version,
+                "maintainer": self.settings.maintainer, "target": target,
+                "family": self.settings.archive_of(target).family, "recipe": recipe,
+            })
+            with (work / "debian" / "control").open() as f:
+                paragraphs = list(Deb822.iter_paragraphs(f))
+        source, stanzas = paragraphs[0], paragraphs[1:]
+        binaries = []
+        for stanza in stanzas:
+            arch = str(stanza.get("Architecture", "any"))
+            found = self._stanzas(releases, target.components, str(stanza["Package"]))
+            if found:
+                best = max(found, key=lambda s: Version(s["Version"]))
+                binaries.append(vars(_binary(best, version, arch, f"{best['Version']} in the archive's Packages")))
+            else:
+                binaries.append(vars(_binary(stanza, version, arch, "debian/control (substvars unknown)")))
+        fields = {f: _literal(str(source[f])) for f in BUILD_FIELDS if source.get(f)}
+        return {"source": recipe.packaging.source_name, "version": version, "fields": fields, "binaries": binaries}
+
+
+def target_graph(reader: MetadataReader, recipes: Mapping[str, Recipe], target: Target) -> Graph:
+    """The graph of the recipes built for target (a lone recipe has no siblings: nothing to read)."""
+    mine = [r for r in recipes.values() if target.name in r.targets]
+    if len(mine) == 1:
+        return Graph(target.name, [mine[0].name])
+    metas = {r.name: reader.meta(r, target) for r in mine}
+    return derive(target.name, reader.settings.architecture, metas)
+
+
+def _built_from(stanza: Any, source: str, version: str) -> bool:
+    """Whether a Packages stanza was built from source at version (binNMUs included)."""
+    given = str(stanza.get("Source", source)).split()
+    name = given[0]
+    ver = given[1].strip("()") if len(given) > 1 else str(stanza["Version"])
+    return name == source and ver == version
+
+
+def graphs(settings: Settings, target_names: Sequence[str] | None) -> list[Graph]:
+    """The graph of each target (default: the default targets), for `kronos graph`."""
+    from ..recipe import load_recipes
+
+    cache = Cache(settings.cache_dir)
+    reader = MetadataReader(settings, cache, Archives(settings, cache))
+    recipes = load_recipes(settings)
+    targets = [settings.target(n) for n in (target_names or settings.default_targets)]
+    return [target_graph(reader, recipes, t) for t in targets if any(t.name in r.targets for r in recipes.values())]
