@@ -10,6 +10,7 @@ HOST_PACKAGES := docker.io mmdebstrap debootstrap dpkg-dev devscripts dput-ng qu
 	python3-venv xz-utils uidmap curl ca-certificates
 DOCKERD_LOG ?= /var/log/kronos-dockerd.log
 PYTEST_ARGS ?=
+JOBS ?= $(shell nproc)
 
 .PHONY: run test host engine venv lint unit integration clean help
 
@@ -41,7 +42,7 @@ $(BIN)/kronos: pyproject.toml constraints.txt
 venv: host $(BIN)/kronos
 
 run: engine venv
-	$(BIN)/kronos build
+	$(BIN)/kronos build --jobs $(JOBS)
 	$(BIN)/kronos publish
 
 lint: venv

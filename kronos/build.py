@@ -18,6 +18,7 @@ from .cache import sha256_file
 from .config import Settings, Target
 from .engine import ContainerSpec, Engine
 from .errors import BuildError
+from .executor.locks import KeyedLocks
 from .images import BUILDER_UID, Image, sources_lines
 from .keys import content_key
 from .log import info, step
@@ -29,6 +30,7 @@ FAILED_REPOSITORY = "kronos/failed"
 # what apt and dpkg need as root in the deps phase: apt's sandbox drops to _apt (setuid/setgid) and
 # kills its methods, dpkg chowns and chmods files it does not own and keeps setuid bits
 DEPS_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID")
+_LAYERS = KeyedLocks()  # two builds with the same deps key: one makes the layer, the other reuses it
 DEP_FIELDS = ("Build-Depends", "Build-Depends-Indep", "Build-Depends-Arch",
               "Build-Conflicts", "Build-Conflicts-Indep", "Build-Conflicts-Arch")
 
@@ -99,6 +101,10 @@ class Builder:
         """The build-deps layer for job: reused when its key is known, else made and committed."""
         key = self.deps_key(job)[:16]
         ref = f"{DEPS_REPOSITORY}-{job.target.name}:{key}"
+        with _LAYERS.hold(ref):
+            return self._deps_image(job, work, key, ref)
+
+    def _deps_image(self, job: BuildJob, work: Path, key: str, ref: str) -> str:
         if self.engine.image_id(ref):
             info(f"build-deps layer {ref} is up to date")
             return ref

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +19,7 @@ from invoke.tasks import task
 
 from . import __version__, log
 from .config import Settings, load_settings
-from .errors import KronosError, os_error_line
+from .errors import ConfigError, KronosError, os_error_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -120,16 +122,48 @@ def images(c: Context, target: list[str] | None = None, refresh: bool = False) -
 @task(iterable=["target", "only"], help={"target": "a target (repeatable; default: the default targets)",
                                          "only": "build only this recipe and what it comes after (repeatable)",
                                          "rebuild": "build the --only recipes (or all) even when up to date;"
-                                                    " the same inputs keep their version"})
+                                                    " the same inputs keep their version",
+                                         "refresh": "download and verify every InRelease again, even within"
+                                                    " kronos.index_max_age",
+                                         "jobs": "build up to N packages at once (default: KRONOS_JOBS or 1)",
+                                         "verbose": "stream every build's log as it grows"})
 @handled
 def build(c: Context, target: list[str] | None = None, only: list[str] | None = None,
-          rebuild: bool = False) -> None:
+          rebuild: bool = False, refresh: bool = False, jobs: int = 0, verbose: bool = False) -> None:
     """Build the recipes for the targets in clean containers; unchanged inputs are not rebuilt."""
-    outcomes = _pipeline(settings(c)).build(target or None, only or None, rebuild)
-    built = sum(o.built for o in outcomes)
-    for o in outcomes:
-        print(f"{o.target:10} {o.recipe:16} {o.version:32} {'built' if o.built else 'up to date'}")
-    print(f"{built} built, {len(outcomes) - built} up to date")
+    from rich.console import Console
+
+    from .executor.report import failure, show
+
+    s = settings(c)
+    if refresh:
+        s = dataclasses.replace(s, index_max_age=0)
+    rows = _pipeline(s).build(target or None, only or None, rebuild, jobs=_jobs(jobs), verbose=verbose)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 400)
+    show(out, rows)
+    error = failure(rows)  # one failure: its own line; several: "2 failed, 1 skipped; see the table above"
+    if error is not None:
+        raise error
+
+
+def _jobs(given: int) -> int:
+    """--jobs, else KRONOS_JOBS, else 1."""
+    raw = str(given) if given else os.environ.get("KRONOS_JOBS", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"--jobs / KRONOS_JOBS must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
+@task(iterable=["target"], help={"recipe": "the recipe to explain",
+                                 "target": "a target (repeatable; default: the default targets the recipe is for)"})
+@handled
+def why(c: Context, recipe: str, target: list[str] | None = None) -> None:
+    """Say whether a recipe would rebuild and which recorded input changed; builds nothing."""
+    from .explain import explain
+
+    for verdict in explain(_pipeline(settings(c)), recipe, target or None):
+        for line in verdict.lines():
+            print(line)
 
 
 @task(help={"ledger": "also forget the version and upload ledgers (versions may then be reused or re-uploaded)",
@@ -227,7 +261,7 @@ repo_ns.add_task(repo_list, "list")  # type: ignore[arg-type]
 repo_ns.add_task(repo_remove, "remove")
 keys_ns = Collection("keys")
 keys_ns.add_task(keys_create, "create")
-ns = Collection(targets, recipes, graph, images, build, clean, publish, upload)
+ns = Collection(targets, recipes, graph, images, build, why, clean, publish, upload)
 ns.add_collection(repo_ns)
 ns.add_collection(keys_ns)
 program = Program(namespace=ns, version=__version__, name="kronos", binary="kronos")

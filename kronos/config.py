@@ -86,6 +86,7 @@ class Settings:
     maintainer: Maintainer
     archives: Mapping[str, Archive]
     targets: Mapping[str, Target]
+    index_max_age: int = 3600  # seconds a verified InRelease is reused without a download; 0: never
 
     def target(self, name: str) -> Target:
         try:
@@ -127,6 +128,12 @@ def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     for key, field in (("KRONOS_OUTPUT_DIR", "output_dir"), ("KRONOS_CACHE_DIR", "cache_dir")):
         if env.get(key):
             data["kronos"][field] = env[key]
+    if env.get("KRONOS_INDEX_MAX_AGE"):
+        try:
+            data["kronos"]["index_max_age"] = int(env["KRONOS_INDEX_MAX_AGE"])
+        except ValueError:
+            raise ConfigError(f"environment KRONOS_INDEX_MAX_AGE: '{env['KRONOS_INDEX_MAX_AGE']}' is not"
+                              " a whole number of seconds") from None
     if env.get("KRONOS_TARGETS"):
         data["kronos"]["default_targets"] = [t for t in env["KRONOS_TARGETS"].split(",") if t]
     if env.get("DEBFULLNAME"):
@@ -286,6 +293,9 @@ def load_settings(
     cache_dir = root / k.text("cache_dir", ".cache/kronos")
     architecture = k.text("architecture", "amd64")
     default_targets = k.strings("default_targets")
+    index_max_age = k.number("index_max_age", 3600)
+    if index_max_age < 0:
+        raise ConfigError(f"{where}: kronos.index_max_age: {index_max_age} is negative (0: always download)")
     k.done()
     m = top.sub("maintainer")
     maintainer = Maintainer(m.text("name", required=True), m.text("email", required=True))
@@ -311,4 +321,5 @@ def load_settings(
         maintainer=maintainer,
         archives=archives,
         targets=targets,
+        index_max_age=index_max_age,
     )

@@ -13,6 +13,7 @@ from .archive.access import Archives
 from .cache import sha256_file
 from .config import Settings, Target
 from .engine import Engine
+from .executor.locks import KeyedLocks
 from .keys import content_key
 from .log import info, step
 from .run import run
@@ -21,6 +22,7 @@ from .sandbox import apt_readable
 IMAGE_FORMAT = 1  # bump when what goes into an image changes
 BUILDER_UID = 1000
 REPOSITORY = "kronos/base"
+_ENSURING = KeyedLocks()  # one ensure() per target at a time: concurrent builds wait, then reuse it
 # sbuild installs fakeroot too: packages without Rules-Requires-Root: no need it.
 
 
@@ -91,6 +93,11 @@ def _scratch(settings: Settings) -> Iterator[Path]:
 def ensure(settings: Settings, engine: Engine, archives: Archives, target: Target,
            refresh: bool = False) -> Image:
     """The target's base image: reused when its key is known to the engine, else built."""
+    with _ENSURING.hold(target.name):
+        return _ensure(settings, engine, archives, target, refresh)
+
+
+def _ensure(settings: Settings, engine: Engine, archives: Archives, target: Target, refresh: bool) -> Image:
     key = image_key(settings, archives, target)
     ref = f"{REPOSITORY}-{target.name}:{key[:16]}"
     existing = engine.image_id(ref)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import shutil
@@ -12,17 +13,22 @@ from pathlib import Path
 from . import images
 from .archive.access import Archives
 from .build import Builder, BuildJob, scratch
-from .cache import Cache, replace_dir, sha256_file
+from .cache import Cache, replace_dir
 from .config import Settings, Target
 from .engine import Engine
-from .errors import ConfigError
+from .errors import ConfigError, KronosError, os_error_line
+from .executor import Job, Result, Status, get_executor
+from .executor.locks import Once
+from .executor.progress import Progress
+from .executor.report import Row, State
 from .graph.metadata import MetadataReader, target_graph
 from .images import Image
+from .keys import content_key
 from .ledger import Ledger
-from .log import info, step
+from .log import console, info, job, step
 from .recipe import Recipe, load_recipes
 from .records import BUILD_RECORD, read_build_record
-from .source_package import SourcePreparer, choose_version, dsc_files
+from .source_package import Sibling, SourcePreparer, build_inputs, choose_version, dsc_files
 
 
 @dataclass(frozen=True)
@@ -76,31 +82,74 @@ class Pipeline:
     def images(self, names: list[str] | None, refresh: bool = False) -> list[images.Image]:
         return [images.ensure(self.settings, self.engine, self.archives, t, refresh) for t in self.targets(names)]
 
-    def build(self, target_names: list[str] | None, only: list[str] | None,
-              rebuild: bool = False) -> list[Outcome]:
+    def build(self, target_names: list[str] | None, only: list[str] | None, rebuild: bool = False,
+              jobs: int = 1, verbose: bool = False, executor: str = "local") -> list[Row]:
+        """Build what is wanted for every target, up to `jobs` at once: a recipe starts when every
+        recipe it comes after (in its target's graph) has succeeded; a failure skips its dependents
+        only. One row per recipe and target (the table of the run)."""
         recipes = load_recipes(self.settings)
-        targets = self.targets(target_names)
         wanted = only or sorted(recipes)
         for name in wanted:
             if name not in recipes:
                 raise ConfigError(f"unknown recipe '{name}' (known: {', '.join(sorted(recipes))})")
-        outcomes = []
-        for target in targets:
+        plan: list[Job] = []
+        for target in self.targets(target_names):
             if not any(target.name in recipes[n].targets for n in wanted):
                 continue
             graph = target_graph(self.metadata, recipes, target)  # the order the packages' metadata gives
-            todo = [recipes[n] for n in graph.wanted(wanted)]
-            if not todo:
-                continue
-            with step(f"Target {target.name}"):
-                # made when the first recipe needs it: bad sources fail before any mmdebstrap
-                image = functools.cache(functools.partial(images.ensure, self.settings, self.engine,
-                                                          self.archives, target))
-                for recipe in todo:
-                    force = rebuild and (not only or recipe.name in only)
-                    siblings = graph.build_closure(recipe.name)
-                    outcomes.append(self.build_one(siblings, recipe, target, image, force))
-        return outcomes
+            # made when the first recipe needs it (once): bad sources fail before any mmdebstrap
+            image = Once(functools.partial(images.ensure, self.settings, self.engine, self.archives, target))
+            for name in graph.wanted(wanted):
+                force = rebuild and (not only or name in only)
+                run = functools.partial(self._job, graph.build_closure(name), recipes[name], target, image, force)
+                plan.append(Job(f"{target.name}/{name}", run,
+                                tuple(sorted({f"{target.name}/{e.to}" for e in graph.out(name)}))))
+        progress = Progress(console, self._find_log, verbose)
+        with progress.shown():
+            results = get_executor(executor, jobs).run(plan, progress)
+        return [self._row(r) for r in results.values()]
+
+    def _job(self, siblings: list[str], recipe: Recipe, target: Target, image: Callable[[], Image],
+             rebuild: bool) -> Outcome:
+        with job(f"{target.name}/{recipe.name}"):
+            return self.build_one(siblings, recipe, target, image, rebuild)
+
+    def _find_log(self, name: str, since: float) -> Path | None:
+        """The build log a job started at `since` (wall clock) writes, once it exists."""
+        target, recipe = name.split("/", 1)
+        fresh = []
+        for path in (self.layout.root / "logs" / target).glob(f"{recipe}_*.build"):
+            with contextlib.suppress(OSError):  # removed meanwhile
+                if path.stat().st_mtime >= since - 1:
+                    fresh.append((path.stat().st_mtime, path))
+        return max(fresh)[1] if fresh else None
+
+    def _row(self, result: Result) -> Row:
+        target, recipe = result.job.split("/", 1)
+        if result.status is Status.SKIPPED:
+            return Row(target, recipe, State.SKIPPED, reason=result.reason)
+        if result.status is Status.FAILED:
+            if not isinstance(result.error, (KronosError, OSError)):
+                raise result.error or RuntimeError(result.reason)  # a bug: its traceback, not a row
+            reason = os_error_line(result.error) if isinstance(result.error, OSError) else result.reason
+            log = self._find_log(result.job, result.started)
+            version = log.name[len(recipe) + 1:-len(".build")] if log else ""
+            return Row(target, recipe, State.FAILED, version, result.seconds, str(log or ""), reason, result.error)
+        o = result.value
+        assert isinstance(o, Outcome)
+        logs = [f for f in o.files if f.endswith(".build")]
+        kept = str(self.layout.package_dir(target, recipe) / logs[0]) if logs else ""
+        return Row(target, recipe, State.BUILT if o.built else State.UP_TO_DATE, o.version, result.seconds, kept)
+
+    def siblings(self, target: str, names: list[str]) -> list[Sibling]:
+        """The siblings' keys and versions, as their build.json records them."""
+        out = []
+        for name in names:
+            record = self.layout.record(target, name) or {}
+            key, version = record.get("key"), record.get("version")
+            out.append(Sibling(name, key if isinstance(key, str) else None,
+                               version if isinstance(version, str) else None))
+        return out
 
     def build_one(self, siblings: list[str], recipe: Recipe, target: Target,
                   get_image: Callable[[], Image], rebuild: bool = False) -> Outcome:
@@ -112,11 +161,9 @@ class Pipeline:
         with scratch(self.settings.cache_dir, f"{recipe.name}-") as work:
             inputs, fetched = self.preparer.fetch(recipe, target, work)
             image = get_image()
-            key = inputs.key({
-                "image": image.id,
-                "local_debs": [sha256_file(d) for d in local_debs],
-                "scripts": {p.name: sha256_file(p) for p in sorted(self.settings.containers_dir.glob("*.sh"))},
-            })
+            recorded = inputs.record(build_inputs(image.id, self.siblings(target.name, siblings),
+                                                  self.settings.containers_dir))
+            key = content_key(recorded)
             entry, known = choose_version(inputs, key, ledger)
             record = self.layout.record(target.name, recipe.name)
             if known and not rebuild and record is not None and record.get("key") == key:
@@ -141,6 +188,7 @@ class Pipeline:
                 (staged / BUILD_RECORD).write_text(json.dumps({
                     "recipe": recipe.name, "target": target.name, "version": entry.version,
                     "source": inputs.source_name, "key": key, "image": image.ref, "files": files,
+                    "inputs": recorded,
                 }, indent=2, sort_keys=True) + "\n")
                 ledger.record(entry)
                 replace_dir(staged, final)

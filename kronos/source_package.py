@@ -37,21 +37,54 @@ class Inputs:
     patches: list[patches.Patch]
     context: dict[str, object]  # every other input of the source package (see SourcePreparer.context)
 
-    def key(self, extra: dict[str, object]) -> str:
+    def record(self, extra: dict[str, object]) -> dict[str, object]:
+        """Every input of the build by name -> its digest (or, when short and telling, its value):
+        what build.json records and `kronos why` compares. `extra` adds what the build stage
+        knows (the image, the siblings, the container scripts). The content key is the key of
+        this dict (see key()), so the record and the key can never disagree."""
         recipe = dataclasses.asdict(self.recipe)
         recipe["path"] = self.recipe.name
         if self.recipe.packaging is not None:
             recipe["packaging"]["templates"] = "debian"
         if isinstance(self.recipe.source, LocalSource):
             recipe["source"]["path"] = "local"
-        return content_key({
-            "format": PACKAGING_FORMAT,
-            "recipe": recipe,
-            "target": dataclasses.asdict(self.target),
-            "digests": self.digests,
-            "context": self.context,
-            **extra,
-        })
+        options = self.recipe.options_for(self.target.name)
+        out: dict[str, object] = {"format": PACKAGING_FORMAT, "target": content_key(dataclasses.asdict(self.target))}
+        out.update({f"recipe/{k}": content_key(v) for k, v in sorted(recipe.items())
+                    if k not in ("build", "per_target")})
+        out["build/profiles"] = " ".join(options.profiles)
+        out["build/options"] = " ".join(options.options)
+        out["build/env"] = content_key(list(options.env))
+        out.update(self.digests)
+        for name, value in self.context.items():
+            if name == "maintainer" and isinstance(value, dict):
+                out[name] = f"{value.get('name')} <{value.get('email')}>"
+            else:
+                out[name] = value if isinstance(value, str) else content_key(value)
+        out.update(extra)
+        return out
+
+    def key(self, extra: dict[str, object]) -> str:
+        return content_key(self.record(extra))
+
+
+@dataclass(frozen=True)
+class Sibling:
+    """A sibling a build is given: its content key and version (None: not built)."""
+
+    name: str
+    key: str | None
+    version: str | None
+
+
+def build_inputs(image_id: str, siblings: list[Sibling], containers_dir: Path) -> dict[str, object]:
+    """The inputs of the build stage, for Inputs.record: the base image, each sibling's key and
+    version (a sibling's key covers all of its own inputs, so a change anywhere below rebuilds
+    its dependents), and the container scripts."""
+    out: dict[str, object] = {"image": image_id}
+    out.update({f"sibling/{s.name}": {"key": s.key, "version": s.version} for s in siblings})
+    out.update({f"script/{p.name}": sha256_file(p) for p in sorted(containers_dir.glob("*.sh"))})
+    return out
 
 
 @functools.cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import threading
 from pathlib import Path
 
 from debian.debian_support import Version
@@ -24,11 +25,16 @@ class Archives:
         self.cache = cache
         self._releases: dict[tuple[str, str], SignedRelease] = {}
         self._keyrings: dict[str, list[Path]] = {}
+        self._lock = threading.RLock()  # concurrent builds share this memo (keyrings() calls release())
 
     def mirror(self, archive: Archive, suite: str) -> str:
         return mirrors.resolve(archive, suite, self.settings.architecture)
 
     def keyrings(self, archive: Archive) -> list[Path]:
+        with self._lock:
+            return self._keyrings_locked(archive)
+
+    def _keyrings_locked(self, archive: Archive) -> list[Path]:
         if archive.name not in self._keyrings:
             if archive.keyring is not None:
                 self._keyrings[archive.name] = [archive.keyring]
@@ -38,11 +44,13 @@ class Archives:
 
     def release(self, archive: Archive, suite: str) -> SignedRelease:
         key = (archive.name, suite)
-        if key not in self._releases:
-            self._releases[key] = fetch_release(
-                self.cache, self.mirror(archive, suite), suite, self.keyrings(archive), archive.snapshot
-            )
-        return self._releases[key]
+        with self._lock:
+            if key not in self._releases:
+                self._releases[key] = fetch_release(
+                    self.cache, self.mirror(archive, suite), suite, self.keyrings(archive), archive.snapshot,
+                    self.settings.index_max_age,
+                )
+            return self._releases[key]
 
     def _packaged_keyring(self, archive: Archive) -> Path:
         kp = archive.keyring_package

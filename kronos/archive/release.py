@@ -11,7 +11,7 @@ from pathlib import Path
 
 from debian.deb822 import Release
 
-from ..cache import Cache, atomic_path, download
+from ..cache import Cache, atomic_path, download, sha256_file
 from ..clock import now
 from ..errors import FetchError, VerifyError, corrupt, load_json
 from ..run import run
@@ -177,19 +177,44 @@ def last_verified_date(state: Path) -> tuple[str, dt.datetime] | None:
         raise corrupt(state, _STATE_WHAT, f"cannot parse date '{date}'", _FIX) from None
 
 
-def remember_date(state: Path, mirror: str, suite: str, date: str) -> None:
+def remember_date(state: Path, mirror: str, suite: str, date: str, fetched: tuple[str, str] | None = None) -> None:
+    """Record the newest Date verified; `fetched`: (sha256, time) of the InRelease downloaded and
+    verified at that time, which a run within the freshness window may reuse."""
+    data = {"mirror": mirror, "suite": suite, "date": date}
+    if fetched is not None:
+        data["sha256"], data["fetched"] = fetched
     with atomic_path(state) as tmp:
-        tmp.write_text(json.dumps({"mirror": mirror, "suite": suite, "date": date}) + "\n")
+        tmp.write_text(json.dumps(data) + "\n")
+
+
+def fresh(dest: Path, max_age: int) -> bool:
+    """Whether the cached InRelease at dest was downloaded and verified less than max_age seconds
+    ago (by the state beside it, which names its sha256: a file changed since is not fresh)."""
+    state = dest.with_name(STATE)
+    if max_age <= 0 or not dest.exists() or not state.exists():
+        return False
+    data = load_json(state, _STATE_WHAT, _FIX)
+    if not isinstance(data, dict) or not isinstance(data.get("fetched"), str):
+        return False
+    try:
+        age = (now() - dt.datetime.fromisoformat(data["fetched"])).total_seconds()
+    except (TypeError, ValueError):
+        return False
+    return 0 <= age < max_age and data.get("sha256") == sha256_file(dest)
 
 
 def fetch_release(
-    cache: Cache, mirror: str, suite: str, keyrings: list[Path], snapshot: bool
+    cache: Cache, mirror: str, suite: str, keyrings: list[Path], snapshot: bool, max_age: int = 0
 ) -> SignedRelease:
     """Download dists/<suite>/InRelease, verify it, check its names and dates: Valid-Until unless
-    `snapshot`, and, whatever the policy, a Date no older than the last one verified here."""
+    `snapshot`, and, whatever the policy, a Date no older than the last one verified here.
+    An InRelease downloaded less than `max_age` seconds ago is not downloaded again (as apt
+    reuses its lists) but verified again from the cache, by the same rules."""
     what = f"{suite} InRelease from {mirror}"
     dest = cache.root / "releases" / mirror.replace("/", "_").replace(":", "") / suite / "InRelease"
-    download(f"{mirror}/dists/{suite}/InRelease", dest, f"{suite} InRelease")
+    reused = fresh(dest, max_age)
+    if not reused:
+        download(f"{mirror}/dists/{suite}/InRelease", dest, f"{suite} InRelease")
     content = verify_clearsigned(dest, keyrings, what)
     release = Release(content)
     names = {release.get("Suite"), release.get("Codename")}
@@ -212,6 +237,6 @@ def fetch_release(
             f"{what}: Date {release['Date']} is older than {last[0]}, the Date of the InRelease verified"
             " before (a replayed or rolled-back index; apt refuses to go back)"
         )
-    if last is None or date > last[1]:
-        remember_date(state, mirror, suite, release["Date"])
+    if not reused:  # its Date is no older than the last (checked above): the newest verified
+        remember_date(state, mirror, suite, release["Date"], (sha256_file(dest), now().isoformat()))
     return SignedRelease(mirror, suite, release)
