@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +104,8 @@ class Pipeline:
                 force = rebuild and (not only or name in only)
                 run = functools.partial(self._job, graph.build_closure(name), recipes[name], target, image, force)
                 plan.append(Job(f"{target.name}/{name}", run,
-                                tuple(sorted({f"{target.name}/{e.to}" for e in graph.out(name)}))))
+                                tuple(sorted({f"{target.name}/{e.to}" for e in graph.out(name)})),
+                                weight=self._last_seconds(target.name, name)))
         progress = Progress(console, self._find_log, verbose)
         with progress.shown():
             results = get_executor(executor, jobs).run(plan, progress)
@@ -140,6 +142,16 @@ class Pipeline:
         logs = [f for f in o.files if f.endswith(".build")]
         kept = str(self.layout.package_dir(target, recipe) / logs[0]) if logs else ""
         return Row(target, recipe, State.BUILT if o.built else State.UP_TO_DATE, o.version, result.seconds, kept)
+
+    def _last_seconds(self, target: str, recipe: str) -> float:
+        """How long the recipe's last build took (build.json), for critical-path-first scheduling; 1 when
+        unknown (then the longest chain of recipes goes first)."""
+        try:
+            record = self.layout.record(target, recipe) or {}
+        except KronosError:
+            return 1.0  # the build itself will say what is wrong with the record
+        seconds = record.get("seconds")
+        return float(seconds) if isinstance(seconds, int | float) and seconds > 0 else 1.0
 
     def siblings(self, target: str, names: list[str]) -> list[Sibling]:
         """The siblings' keys and versions, as their build.json records them."""
@@ -180,7 +192,9 @@ class Pipeline:
                 shutil.rmtree(staged, ignore_errors=True)
                 staged.mkdir(parents=True)
                 job = BuildJob(recipe, target, image, dsc, entry.version, local_debs, log)
+                began = time.monotonic()
                 produced = self.builder.build(job, staged)
+                seconds = round(time.monotonic() - began, 1)
                 for f in dsc_files(dsc):
                     shutil.copyfile(f, staged / f.name)
                 shutil.copyfile(log, staged / log.name)
@@ -188,7 +202,7 @@ class Pipeline:
                 (staged / BUILD_RECORD).write_text(json.dumps({
                     "recipe": recipe.name, "target": target.name, "version": entry.version,
                     "source": inputs.source_name, "key": key, "image": image.ref, "files": files,
-                    "inputs": recorded,
+                    "inputs": recorded, "seconds": seconds,
                 }, indent=2, sort_keys=True) + "\n")
                 ledger.record(entry)
                 replace_dir(staged, final)

@@ -22,6 +22,7 @@ class Job:
     name: str  # unique among the jobs of one run
     func: Callable[[], object]
     after: tuple[str, ...] = ()  # jobs that must have succeeded before this one starts
+    weight: float = 1.0  # its expected cost (e.g. the last build's seconds): the longest chain starts first
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,20 @@ def _call(job: Job, listener: Listener) -> Result:
     return Result(job.name, Status.DONE, value=value, seconds=time.monotonic() - start, started=wall)
 
 
+def _heights(by_name: dict[str, Job], dependents: dict[str, list[str]]) -> dict[str, float]:
+    """Each job's weight plus the heaviest chain of jobs that wait for it."""
+    height: dict[str, float] = {}
+
+    def visit(name: str) -> float:
+        if name not in height:
+            height[name] = by_name[name].weight + max((visit(d) for d in dependents[name]), default=0.0)
+        return height[name]
+
+    for name in by_name:
+        visit(name)
+    return height
+
+
 class LocalExecutor(Executor):
     def run(self, jobs: Sequence[Job], listener: Listener | None = None) -> dict[str, Result]:
         listen = listener or Listener()
@@ -30,6 +44,7 @@ class LocalExecutor(Executor):
             for dep in job.after:
                 dependents[dep].append(job.name)
         results: dict[str, Result] = {}
+        height = _heights(by_name, dependents)
 
         def skip(failed: str) -> None:
             # everything downstream of failed, named after the job that failed
@@ -47,7 +62,9 @@ class LocalExecutor(Executor):
             running: dict[futures.Future[Result], str] = {}
 
             def start_ready() -> None:
-                for name in [n for n in by_name if n in waiting and not waiting[n]]:
+                # critical path first: of the ready jobs, those heading the heaviest chains take the free slots
+                ready = sorted((n for n in by_name if n in waiting and not waiting[n]), key=lambda n: -height[n])
+                for name in ready[: self.jobs - len(running)]:
                     del waiting[name]
                     running[pool.submit(_call, by_name[name], listen)] = name
 

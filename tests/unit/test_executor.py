@@ -236,3 +236,17 @@ def test_once_and_keyed_locks_under_threads() -> None:
         threading.Thread(target=take, args=("k1", k1)).start()
         assert not k1.wait(0.2), "the same key did not wait"
     assert k1.wait(WAIT)
+
+
+def test_the_heaviest_chain_starts_first() -> None:
+    """With one slot free, the ready job heading the heaviest chain goes first (critical path first):
+    by chain length when nothing is known, by the weights (last build times) when they are."""
+    ran: list[str] = []
+    jobs = [Job("x", _ok(ran, "x")), Job("y", _ok(ran, "y")), Job("z", _ok(ran, "z"), ("y",))]
+    get_executor("local", 1).run(jobs)
+    assert ran == ["y", "x", "z"]
+    ran.clear()
+    heavy = [Job("x", _ok(ran, "x"), weight=30.0), Job("y", _ok(ran, "y"), weight=5.0),
+             Job("z", _ok(ran, "z"), ("y",), weight=5.0)]
+    get_executor("local", 1).run(heavy)
+    assert ran == ["x", "y", "z"]
