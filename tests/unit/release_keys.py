@@ -18,8 +18,13 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
+
+from tests.integration.archive_fixture import serve
 
 DAY = 86400
 NOW = int(time.time())
@@ -91,3 +96,31 @@ def release_text(suite: str, date: int, valid_until: int | None = None) -> str:
 def publish(root: Path, suite: str, text: str, keys: Keys, uids: list[str]) -> Path:
     """dists/<suite>/InRelease under root, signed now by uids."""
     return keys.clearsign(text, root / "dists" / suite / "InRelease", uids)
+
+
+@dataclass
+class Mirror:
+    """A loopback mirror of one suite whose InRelease a test re-signs with any Date."""
+
+    url: str
+    root: Path
+    keyring: Path
+    keys: Keys
+    suite: str
+    signer: str
+
+    def sign(self, date: int) -> None:
+        text = release_text(self.suite, date=date, valid_until=date + 30 * DAY)
+        self.keys.clearsign(text, self.root / "dists" / self.suite / "InRelease", [self.signer])
+
+
+@contextmanager
+def signed_mirror(root: Path, suite: str, signer: str) -> Iterator[Mirror]:
+    """A mirror served on 127.0.0.1 from root/mirror, signed by a fresh key of signer."""
+    keys = Keys()
+    try:
+        keys.new_key(signer, created=NOW - 30 * DAY, expires="2y")
+        with serve(root / "mirror") as url:
+            yield Mirror(url, root / "mirror", keys.export(root / "keyring.gpg"), keys, suite, signer)
+    finally:
+        keys.close()

@@ -5,7 +5,6 @@ the cached file changed, it is downloaded again. Real signed files served on 127
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,37 +13,18 @@ from kronos.archive.release import fetch_release
 from kronos.cache import Cache
 from kronos.config import load_settings
 from kronos.errors import ConfigError, VerifyError
-from tests.integration.archive_fixture import serve
 
-from .release_keys import DAY, NOW, Keys, release_text, rfc1123
+from .release_keys import DAY, NOW, Mirror, rfc1123, signed_mirror
 
 SUITE = "kronosfresh"
 SIGNER = "Fresh Signer <fresh@example.invalid>"
 HOUR = 3600
 
 
-@dataclass
-class Mirror:
-    url: str
-    root: Path
-    keyring: Path
-    keys: Keys
-
-    def sign(self, date: int) -> None:
-        text = release_text(SUITE, date=date, valid_until=date + 30 * DAY)
-        self.keys.clearsign(text, self.root / "dists" / SUITE / "InRelease", [SIGNER])
-
-
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirror]:
-    root = tmp_path_factory.mktemp("fresh")
-    keys = Keys()
-    try:
-        keys.new_key(SIGNER, created=NOW - 30 * DAY, expires="2y")
-        with serve(root / "mirror") as url:
-            yield Mirror(url, root / "mirror", keys.export(root / "keyring.gpg"), keys)
-    finally:
-        keys.close()
+    with signed_mirror(tmp_path_factory.mktemp("fresh"), SUITE, SIGNER) as m:
+        yield m
 
 
 def _date(cache: Cache, mirror: Mirror, max_age: int) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,38 +13,17 @@ import pytest
 from kronos.archive.release import fetch_release
 from kronos.cache import Cache
 from kronos.errors import KronosError, VerifyError
-from tests.integration.archive_fixture import serve
 
-from .release_keys import DAY, NOW, Keys, release_text, rfc1123
+from .release_keys import DAY, NOW, Mirror, rfc1123, signed_mirror
 
 SUITE = "kronostest"
 SIGNER = "Replay Signer <replay@example.invalid>"
 
 
-@dataclass
-class Mirror:
-    """A loopback mirror whose InRelease the test re-signs with any Date."""
-
-    url: str
-    root: Path
-    keyring: Path
-    keys: Keys
-
-    def sign(self, date: int) -> None:
-        text = release_text(SUITE, date=date, valid_until=date + 30 * DAY)
-        self.keys.clearsign(text, self.root / "dists" / SUITE / "InRelease", [SIGNER])
-
-
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirror]:
-    root = tmp_path_factory.mktemp("replay")
-    keys = Keys()
-    try:
-        keys.new_key(SIGNER, created=NOW - 30 * DAY, expires="2y")
-        with serve(root / "mirror") as url:
-            yield Mirror(url, root / "mirror", keys.export(root / "keyring.gpg"), keys)
-    finally:
-        keys.close()
+    with signed_mirror(tmp_path_factory.mktemp("replay"), SUITE, SIGNER) as m:
+        yield m
 
 
 @pytest.mark.parametrize("snapshot", [False, True], ids=["enforcing", "snapshot"])
