@@ -129,7 +129,7 @@ def images(c: Context, target: list[str] | None = None, refresh: bool = False) -
                                          "verbose": "stream every build's log as it grows"})
 @handled
 def build(c: Context, target: list[str] | None = None, only: list[str] | None = None,
-          rebuild: bool = False, refresh: bool = False, jobs: int = 0, verbose: bool = False) -> None:
+          rebuild: bool = False, refresh: bool = False, jobs: str = "", verbose: bool = False) -> None:
     """Build the recipes for the targets in clean containers; unchanged inputs are not rebuilt."""
     from rich.console import Console
 
@@ -146,9 +146,9 @@ def build(c: Context, target: list[str] | None = None, only: list[str] | None = 
         raise error
 
 
-def _jobs(given: int) -> int:
-    """--jobs, else KRONOS_JOBS, else 1."""
-    raw = str(given) if given else os.environ.get("KRONOS_JOBS", "1")
+def _jobs(given: str) -> int:
+    """--jobs, else KRONOS_JOBS, else 1 (taken as text: a bad value is one error line, not invoke's traceback)."""
+    raw = given or os.environ.get("KRONOS_JOBS", "1")
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigError(f"--jobs / KRONOS_JOBS must be a whole number of at least 1, not {raw!r}")
     return int(raw)

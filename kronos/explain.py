@@ -18,7 +18,7 @@ from .errors import ConfigError
 from .graph.metadata import target_graph
 from .keys import content_key
 from .pipeline import Pipeline
-from .recipe import Recipe, load_recipes
+from .recipe import Recipe, load_recipes, require_known
 from .source_package import Sibling, build_inputs, choose_version
 
 _KINDS = {  # record name prefix -> how a reason names it
@@ -155,8 +155,7 @@ class Explainer:
 def explain(pipeline: Pipeline, recipe: str, target_names: list[str] | None) -> list[Verdict]:
     """Whether `recipe` would rebuild on each target (default: the default targets it is for)."""
     recipes = load_recipes(pipeline.settings)
-    if recipe not in recipes:
-        raise ConfigError(f"unknown recipe '{recipe}' (known: {', '.join(sorted(recipes))})")
+    require_known(recipes, [recipe])
     targets = pipeline.targets(target_names)
     out = []
     for target in targets:

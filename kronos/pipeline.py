@@ -17,7 +17,7 @@ from .build import Builder, BuildJob, scratch
 from .cache import Cache, replace_dir
 from .config import Settings, Target
 from .engine import Engine
-from .errors import ConfigError, KronosError, os_error_line
+from .errors import KronosError, os_error_line
 from .executor import Job, Result, Status, get_executor
 from .executor.locks import Once
 from .executor.progress import Progress
@@ -27,7 +27,7 @@ from .images import Image
 from .keys import content_key
 from .ledger import Ledger
 from .log import console, info, job, step
-from .recipe import Recipe, load_recipes
+from .recipe import Recipe, load_recipes, require_known
 from .records import BUILD_RECORD, read_build_record
 from .source_package import Sibling, SourcePreparer, build_inputs, choose_version, dsc_files
 
@@ -90,9 +90,7 @@ class Pipeline:
         only. One row per recipe and target (the table of the run)."""
         recipes = load_recipes(self.settings)
         wanted = only or sorted(recipes)
-        for name in wanted:
-            if name not in recipes:
-                raise ConfigError(f"unknown recipe '{name}' (known: {', '.join(sorted(recipes))})")
+        require_known(recipes, wanted)
         plan: list[Job] = []
         for target in self.targets(target_names):
             if not any(target.name in recipes[n].targets for n in wanted):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,25 +225,8 @@ def load_recipes(settings: Settings) -> dict[str, Recipe]:
     return recipes
 
 
-def order(recipes: Mapping[str, Recipe], wanted: list[str]) -> list[Recipe]:
-    """`wanted` and what they come `after`, dependencies first (stable by name). `after` alone:
-    builds follow kronos.graph, which adds the edges the packages' metadata gives."""
-    out: list[Recipe] = []
-    state: dict[str, int] = {}
-
-    def visit(name: str, chain: tuple[str, ...]) -> None:
+def require_known(recipes: Mapping[str, Recipe], names: Sequence[str]) -> None:
+    """Every name is a recipe, else one error naming the first that is not and the known ones."""
+    for name in names:
         if name not in recipes:
             raise ConfigError(f"unknown recipe '{name}' (known: {', '.join(sorted(recipes))})")
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            raise ConfigError(f"recipes depend on each other in a cycle: {' -> '.join(chain + (name,))}")
-        state[name] = 1
-        for dep in sorted(recipes[name].after):
-            visit(dep, chain + (name,))
-        state[name] = 2
-        out.append(recipes[name])
-
-    for name in wanted:
-        visit(name, ())
-    return out

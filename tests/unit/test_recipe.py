@@ -6,7 +6,8 @@ import pytest
 
 from kronos.config import load_settings
 from kronos.errors import ConfigError
-from kronos.recipe import DebianSource, PypiSource, load_recipe, load_recipes, order
+from kronos.graph.graph import SourceMeta, derive
+from kronos.recipe import DebianSource, PypiSource, load_recipe, load_recipes, require_known
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "a" * 64
@@ -75,10 +76,11 @@ def test_order_rejects_cycles_and_unknown(tmp_path: Path) -> None:
     recipe(tmp_path, 'after = ["bb"]\n[source]\nkind = "debian"\nsuite = "sid"\npackage = "a"\n', "aa")
     recipe(tmp_path, 'after = ["aa"]\n[source]\nkind = "debian"\nsuite = "sid"\npackage = "b"\n', "bb")
     recipes = load_recipes(s)
-    with pytest.raises(ConfigError, match="cycle: aa -> bb -> aa"):
-        order(recipes, ["aa"])
+    metas = {r.name: SourceMeta(r.name, r.name, "1", {}, (), after=r.after) for r in recipes.values()}
+    with pytest.raises(ConfigError, match=r"cycle \(sid\): aa -> bb .*; bb -> aa "):
+        derive("sid", "amd64", metas).order()
     with pytest.raises(ConfigError, match="unknown recipe 'zzz'"):
-        order(recipes, ["zzz"])
+        require_known(recipes, ["zzz"])
 
 
 def test_after_must_name_a_recipe(tmp_path: Path) -> None:

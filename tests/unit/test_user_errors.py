@@ -165,3 +165,17 @@ def test_upstream_tree_accepted(tmp_path: Path) -> None:
     recipe = local_recipe(root, "../../src/tiny")
     source = load_recipe(recipe, load_settings(root, env={})).source
     assert isinstance(source, LocalSource) and source.path == root / "src" / "tiny"
+
+
+@pytest.mark.parametrize("jobs", ["abc", "0", "-1"])
+def test_bad_jobs_is_one_line(jobs: str, tmp_path: Path) -> None:
+    """--jobs is checked by kronos, before any engine or archive is touched: one line, exit 2."""
+    import subprocess
+    import sys
+
+    kronos = Path(sys.executable).with_name("kronos")
+    proc = subprocess.run([str(kronos), "build", "--jobs", jobs], cwd=tmp_path, text=True, capture_output=True,
+                          env={"PATH": "/usr/bin:/bin", "KRONOS_ROOT": str(tmp_path)}, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"kronos: error: --jobs / KRONOS_JOBS must be a whole number of at least 1, not '{jobs}'"]
