@@ -12,6 +12,8 @@ Run as root from the repository root (the base images may exist; they are made o
    the machine bound: the sum of the alone times divided by the cores the jobs can use
    (min(N, cores)). Goal: cold wall <= 1.15 x the larger of the two.
 4. A no-op: `kronos build --jobs N` again, nothing changed. Goal: < 2 s.
+5. xen through kronos against a plain dpkg-buildpackage -b of the same source in the same build-deps
+   layer (bench/xen.py, one round unless --xen-rounds). Goal: <= 1.10.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from bench import xen as bench_xen
 from bench.common import ROOT, BenchError, fmt_s, kronos_executable, log, run_main, tail, timed
 
 PROG = "stack"
@@ -37,6 +40,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=Path(os.environ.get("KRONOS_BENCH_WORK",
                                                                      "/var/tmp/kronos-bench-stack")),
                    help="outputs and logs (default /var/tmp/kronos-bench-stack; env KRONOS_BENCH_WORK)")
+    p.add_argument("--xen-rounds", type=int, default=1, help="rounds of bench/xen.py's comparison (default 1;"
+                   " 0 skips it)")
     args = p.parse_args()
     if args.jobs < 1:
         p.error("--jobs must be at least 1")
@@ -120,6 +125,8 @@ def main() -> int:
     if rc != 0:
         raise BenchError(f"the no-op build failed (exit {rc}); log: {work / 'logs' / 'noop.log'}")
 
+    xen = bench_xen.compare(kronos, env, work, args.xen_rounds) if args.xen_rounds > 0 else None
+
     cores = min(args.jobs, os.cpu_count() or 1)
     path, chain = critical_path(graph, alone)
     bound = sum(alone.values()) / cores
@@ -134,6 +141,8 @@ def main() -> int:
     print(f"  wall / max(critical path, machine bound) = {ratio:.2f}"
           f"  goal <= {GOAL_RATIO}: {'MET' if ratio <= GOAL_RATIO else 'MISSED'}")
     print(f"  no-op run {noop:.2f}s  goal < {GOAL_NOOP:.0f}s: {'MET' if noop < GOAL_NOOP else 'MISSED'}")
+    if xen is not None:
+        bench_xen.report(xen)
     return 0
 
 

@@ -18,4 +18,19 @@ mkdir -p out
 for f in *.deb *.udeb *.ddeb *.buildinfo *.changes; do
     [ -e "$f" ] && mv "$f" out/
 done
+# Build-tree files the recipe keeps (build.keep): "name<TAB>glob" lines in keep.list, each glob
+# relative to the unpacked source and matching exactly one file, copied to out/<name>.
+if [ -f keep.list ]; then
+    tab=$(printf '\t')
+    while IFS="$tab" read -r name pattern; do
+        found=$(cd pkg && for f in $pattern; do [ -f "$f" ] && printf '%s\n' "$f"; done || true)
+        count=$(printf '%s' "$found" | grep -c . || true)
+        if [ "$count" -ne 1 ]; then
+            echo "kronos: keep $name: '$pattern' matches $count files in the build tree, not one:" $found >&2
+            exit 3
+        fi
+        cp "pkg/$found" "out/$name"
+        echo "kronos: kept $found as $name"
+    done < keep.list
+fi
 ls -l out

@@ -20,6 +20,7 @@ from .engine import ContainerSpec, Engine
 from .errors import BuildError
 from .executor.locks import KeyedLocks
 from .images import BUILDER_UID, Image, sources_lines
+from .kept import KEEP_LIST, keep_list
 from .keys import content_key
 from .log import info, step
 from .recipe import Recipe
@@ -143,6 +144,11 @@ class Builder:
                 with self.engine.container(spec) as c:
                     c.put(self.settings.containers_dir / "build.sh", "/build", owner=BUILDER_UID)
                     c.put(src, "/build", owner=BUILDER_UID)
+                    keeps = job.recipe.options_for(job.target.name).keep
+                    if keeps:
+                        listed = work / "build" / KEEP_LIST
+                        listed.write_text(keep_list(keeps))
+                        c.put(listed, "/build", owner=BUILDER_UID)
                     code = c.run(job.log)
                     if code != 0:
                         tag = f"{job.version.replace('~', '_').replace('+', '_').replace(':', '_')}"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import images
+from . import images, kept
 from .archive.access import Archives
 from .build import Builder, BuildJob, scratch
 from .cache import Cache, replace_dir
@@ -197,11 +197,15 @@ class Pipeline:
                     shutil.copyfile(f, staged / f.name)
                 shutil.copyfile(log, staged / log.name)
                 files = sorted(p.name for p in staged.iterdir())
-                (staged / BUILD_RECORD).write_text(json.dumps({
+                doc: dict[str, object] = {
                     "recipe": recipe.name, "target": target.name, "version": entry.version,
                     "source": inputs.source_name, "key": key, "image": image.ref, "files": files,
                     "inputs": recorded, "seconds": seconds,
-                }, indent=2, sort_keys=True) + "\n")
+                }
+                keeps = recipe.options_for(target.name).keep
+                if keeps:
+                    doc["kept"], doc["configuration"] = kept.record(keeps, staged)
+                (staged / BUILD_RECORD).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
                 ledger.record(entry)
                 replace_dir(staged, final)
                 info(f"{len(produced)} binary artefacts in {final}")

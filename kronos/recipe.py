@@ -14,6 +14,11 @@ from .tomlcheck import Table, load
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_KEPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_KCONFIG = re.compile(r"^CONFIG_[A-Za-z0-9_]+$")
+# what the build's own outputs are named (build.sh, pipeline): a kept file may not take such a name
+_OUTPUT_SUFFIXES = (".deb", ".udeb", ".ddeb", ".dsc", ".changes", ".buildinfo", ".build", ".json",
+                    ".tar.gz", ".tar.xz", ".tar.bz2", ".diff.gz", ".asc")
 
 
 @dataclass(frozen=True)
@@ -54,10 +59,22 @@ class Packaging:
 
 
 @dataclass(frozen=True)
+class Keep:
+    """A build-tree file kept with the outputs (`[build.keep."<name>"]`): `path` is a glob relative to
+    the unpacked source that must match one file, `name` the file's name among the outputs, and
+    `kconfig` the Kconfig options of that file that build.json records."""
+
+    name: str
+    path: str
+    kconfig: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class BuildOptions:
     profiles: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    keep: tuple[Keep, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,7 @@ class Recipe:
             profiles=over.profiles or self.build.profiles,
             options=over.options or self.build.options,
             env=tuple(sorted({**dict(self.build.env), **dict(over.env)}.items())),
+            keep=over.keep or self.build.keep,
         )
 
     def describe_source(self) -> str:
@@ -100,7 +118,27 @@ def _build_options(t: Table) -> BuildOptions:
     for key in env_table.data:
         env[key] = env_table.text(key, required=True)
     env_table.done()
-    return BuildOptions(t.strings("profiles"), t.strings("options"), tuple(sorted(env.items())))
+    return BuildOptions(t.strings("profiles"), t.strings("options"), tuple(sorted(env.items())),
+                        _keeps(t.sub("keep")))
+
+
+def _keeps(t: Table) -> tuple[Keep, ...]:
+    out = []
+    for name in sorted(t.data):
+        sub = t.sub(name)
+        if not _KEPT_NAME.match(name) or name.endswith(_OUTPUT_SUFFIXES):
+            raise ConfigError(f"{sub.where}: '{name}' is not a plain file name that other outputs do not use")
+        path = sub.text("path", required=True)
+        if path.startswith("/") or ".." in path.split("/") or not path or any(c.isspace() for c in path):
+            raise ConfigError(f"{sub.at('path')}: '{path}' is not a path inside the build tree")
+        kconfig = sub.strings("kconfig")
+        for option in kconfig:
+            if not _KCONFIG.match(option):
+                raise ConfigError(f"{sub.at('kconfig')}: '{option}' is not a Kconfig option (CONFIG_...)")
+        sub.done()
+        out.append(Keep(name, path, kconfig))
+    t.done()
+    return tuple(out)
 
 
 def guarded(settings: Settings, env: Mapping[str, str] | None = None) -> list[tuple[Path, str, bool]]:

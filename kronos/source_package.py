@@ -55,6 +55,8 @@ class Inputs:
         out["build/profiles"] = " ".join(options.profiles)
         out["build/options"] = " ".join(options.options)
         out["build/env"] = content_key(list(options.env))
+        if options.keep:  # absent when none, so recipes without kept files keep their keys
+            out["build/keep"] = content_key([dataclasses.asdict(k) for k in options.keep])
         out.update(self.digests)
         for name, value in self.context.items():
             if name == "maintainer" and isinstance(value, dict):

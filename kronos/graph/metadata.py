@@ -2,7 +2,9 @@
 
 - Build relations: the `.dsc` of a Debian source (fetched alone through the signed chain), or the
   `debian/control` rendered from the recipe's templates (into a scratch directory, with the
-  upstream version as `version`).
+  upstream version as `version`). When the target's patch series changes a Debian source's
+  debian/control (a build dependency, a new binary package), the source is fetched whole, unpacked
+  and patched, and its patched debian/control gives the build relations and binaries instead.
 - Binaries: the `.dsc`'s Package-List (Binary when it has none), or debian/control's stanzas.
 - A binary's Depends/Pre-Depends/Provides (substvars are unknown before a build), first that applies:
   1. the built .deb in out/<target>/<recipe>/ (its control), once it has been built;
@@ -33,13 +35,15 @@ from ..cache import Cache, atomic_path, sha256_file
 from ..config import Settings, Target
 from ..errors import VerifyError
 from ..keys import content_key
-from ..packaging import templates
+from ..packaging import patches, templates
 from ..recipe import DebianSource, Recipe
+from ..run import run
 from ..sources import debian
 from .graph import Graph, SourceMeta, derive
 from .relations import BUILD_FIELDS, Binary
 
 FORMAT = 1  # bump when what is derived changes
+CONTROL = "debian/control"
 
 
 def _literal(value: str) -> str:
@@ -62,6 +66,10 @@ class MetadataReader:
         profiles = recipe.options_for(target.name).profiles
         if isinstance(recipe.source, DebianSource):
             doc = self._debian(recipe.source, target)
+            family = self.settings.archive_of(target).family
+            series = patches.series(self.settings.patches_dir, recipe.name, family, target.name)
+            if any(CONTROL in patches.touched(p) for p in series):
+                doc = self._patched(recipe, recipe.source, target, series, doc)
         else:
             doc = self._authored(recipe, target)
         binaries = [Binary(**b) for b in doc["binaries"]]
@@ -156,6 +164,32 @@ class MetadataReader:
                     binaries.append(vars(Binary(name, version, arch, origin="the .dsc (no run-time relations)")))
             fields = {f: str(dsc[f]) for f in BUILD_FIELDS if dsc.get(f)}
             return {"source": src.package, "version": version, "fields": fields, "binaries": binaries}
+
+        return self._cached(key, derive)
+
+    def _patched(self, recipe: Recipe, src: DebianSource, target: Target, series: list[patches.Patch],
+                 doc: dict[str, Any]) -> dict[str, Any]:
+        """doc as the patch series changes it: the build relations and binaries of the patched
+        debian/control (binaries it adds have its literal relations; the others keep doc's)."""
+        key = {"unpatched": content_key(doc),
+               "series": [[p.layer, p.path.name, p.strip, sha256_file(p.path)] for p in series]}
+
+        def derive() -> dict[str, Any]:
+            with scratch(self.settings.cache_dir, f"graph-{recipe.name}-") as work:
+                got = debian.fetch(self.archives, self.settings.archives[src.archive], src.suite, src.package,
+                                   doc["version"], src.components, work / "fetched")
+                tree = work / "tree"
+                run(["dpkg-source", "--no-check", "-x", str(got.dsc), str(tree)], cwd=work)
+                patches.apply(tree, series, recipe.name, target.name)
+                with (tree / CONTROL).open() as f:
+                    paragraphs = list(Deb822.iter_paragraphs(f))
+            source, stanzas = paragraphs[0], paragraphs[1:]
+            known = {b["package"]: b for b in doc["binaries"]}
+            binaries = [known.get(str(st["Package"])) or vars(_binary(
+                st, doc["version"], str(st.get("Architecture", "any")), "the patched debian/control"))
+                for st in stanzas]
+            fields = {f: str(source[f]) for f in BUILD_FIELDS if source.get(f)}
+            return {**doc, "fields": fields, "binaries": binaries}
 
         return self._cached(key, derive)
 

@@ -53,7 +53,9 @@ class Match:
 
 
 def parse(text: str) -> list[Group]:
-    if not text or not text.strip():
+    """A relation field; empty entries (a trailing comma, as dpkg allows) are dropped."""
+    text = ", ".join(part.strip() for part in (text or "").split(",") if part.strip())
+    if not text:
         return []
     parsed: Any = PkgRelation.parse_relations(text)
     return [list(g) for g in parsed]

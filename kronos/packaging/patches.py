@@ -68,3 +68,15 @@ def apply(tree: Path, patches: list[Patch], recipe: str, target: str) -> None:
             hunk = _rejected_hunk(dry.stdout.decode(errors="replace"))
             raise PatchError(f"recipe {recipe}, target {target}: patch {p.path} does not apply: {hunk}")
         run(argv)
+
+
+def touched(patch: Patch) -> set[str]:
+    """The files a patch changes, as paths in the tree (after stripping -pN)."""
+    out = set()
+    for line in patch.path.read_text(errors="replace").splitlines():
+        if line.startswith("+++ "):
+            name = line[4:].split("\t")[0].strip()
+            parts = name.split("/")[patch.strip:]
+            if parts and name != "/dev/null":
+                out.add("/".join(parts))
+    return out

@@ -7,10 +7,12 @@ directory for the same reason."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parents[2]
@@ -36,3 +38,16 @@ CACHE = SOURCE / ".cache" / "kronos"
 CACHE.mkdir(parents=True, exist_ok=True)
 CACHE.parent.chmod(0o700)
 os.environ["KRONOS_CACHE_DIR"] = str(CACHE)
+
+
+@contextlib.contextmanager
+def scratch_project(prefix: str) -> Iterator[Path]:
+    """A project root of a test's own (it writes the recipes) with the checkout's container
+    scripts, under a short temporary directory (gpg sockets), removed afterwards."""
+    parent = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        root = parent / "p"
+        shutil.copytree(ROOT / "containers", root / "containers")
+        yield root
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)

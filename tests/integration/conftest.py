@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,10 +20,14 @@ from kronos.images import Image
 from kronos.pipeline import Pipeline
 
 from . import archive_fixture as af
-from .checkout import ROOT
+from .checkout import CACHE, ROOT
+
+if TYPE_CHECKING:
+    from .published_repo import Published
 
 KRONOS = Path(sys.executable).with_name("kronos")
 TARGETS = ("sid", "trixie", "bookworm", "noble", "resolute")
+WARM_DIR = CACHE.parent / "kronos-test"  # behind the same 0700 directory as the download cache
 
 
 @dataclass
@@ -31,6 +38,7 @@ class Session:
     settings: Settings
     engine: Engine
     images: dict[str, Image]
+    warm: bool  # the outputs of an earlier session were copied in (see build_path_digest)
 
 
 def kronos(*args: str, env: dict[str, str], root: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -39,21 +47,56 @@ def kronos(*args: str, env: dict[str, str], root: Path = ROOT) -> subprocess.Com
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
 
 
+# What the session's build outputs are a function of beyond kronos's own content keys: the code of
+# every stage up to the build (publishing and uploads come after it). A warm run reuses the outputs of
+# the last successful session only when none of it changed; otherwise it builds everything again.
+_BUILD_PATH = ("kronos", "containers", "recipes", "patches", "kronos.toml", "pyproject.toml", "constraints.txt")
+_AFTER_BUILD = ("publish", "upload")
+
+
+def build_path_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for top in _BUILD_PATH:
+        base = root / top
+        for path in sorted([base] if base.is_file() else base.rglob("*")):
+            rel = path.relative_to(root)
+            if not path.is_file() or "__pycache__" in rel.parts or (rel.parts[0] == "kronos" and
+                                                                     rel.parts[1] in _AFTER_BUILD):
+                continue
+            h.update(f"{rel.as_posix()}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    # KRONOS_TEST_OUTPUT_DIR reuses the outputs of an earlier session (a developer's shortcut; CI starts empty)
-    reuse = os.environ.get("KRONOS_TEST_OUTPUT_DIR")
-    out = Path(reuse) if reuse else tmp_path_factory.mktemp("out")
+    """Build every recipe for every target once. Warm: the outputs of the last successful session
+    (under the test cache, keyed by build_path_digest) are copied in first, and kronos's own content
+    keys decide what is up to date; KRONOS_TEST_COLD=1 (CI's fresh clone is always cold) builds all."""
+    out = tmp_path_factory.mktemp("out")
+    warm = WARM_DIR / f"session-{build_path_digest(ROOT)}"
+    reused = warm.is_dir() and not os.environ.get("KRONOS_TEST_COLD")
+    if reused:
+        shutil.copytree(warm, out, symlinks=True, dirs_exist_ok=True)
     env = dict(os.environ, KRONOS_OUTPUT_DIR=str(out), KRONOS_ROOT=str(ROOT))
     env.pop("KRONOS_TARGETS", None)
-    first = kronos("build", *(a for t in TARGETS for a in ("--target", t)), env=env)
+    first = kronos("build", "--jobs", "2", *(a for t in TARGETS for a in ("--target", t)), env=env)
     if first.returncode != 0:
         pytest.fail(f"kronos build failed:\n{first.stdout[-6000:]}")
+    shutil.rmtree(WARM_DIR, ignore_errors=True)
+    shutil.copytree(out, warm, symlinks=True)
     settings = load_settings(ROOT, env={"KRONOS_OUTPUT_DIR": str(out), "KRONOS_CACHE_DIR": env["KRONOS_CACHE_DIR"]})
     engine = get_engine()
     pipeline = Pipeline(settings, engine)
     images = {img.target: img for img in pipeline.images(list(TARGETS))}
-    yield Session(out, env, first, settings, engine, images)
+    yield Session(out, env, first, settings, engine, images, reused)
+
+
+@pytest.fixture(scope="session")
+def published(session: Session) -> Iterator[Published]:
+    """The session's outputs published for every target and served on 127.0.0.1."""
+    from .published_repo import serve_published
+
+    yield from serve_published(session)
 
 
 # the small signed archive of the bad-input and error tests (archive_fixture.py)

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .checkout import ROOT
+from .checkout import scratch_project
 from .conftest import KRONOS, kronos
 
 pytestmark = pytest.mark.integration
@@ -76,17 +74,12 @@ def _patch(root: Path, text: str) -> None:
 
 @pytest.fixture
 def project() -> Iterator[Path]:
-    parent = Path(tempfile.mkdtemp(prefix="kinc-"))  # short: gpg sockets
-    try:
-        root = parent / "p"
-        shutil.copytree(ROOT / "containers", root / "containers")
+    with scratch_project("kinc-") as root:
         _recipe(root, "alpha", "alpha-dev", "dpkg-dev")
         _recipe(root, "beta", "beta-tool", "dpkg-dev, alpha-dev")
         _recipe(root, "gamma", "gamma-data", "dpkg-dev")
         _patch(root, "hello from alpha")
         yield root
-    finally:
-        shutil.rmtree(parent, ignore_errors=True)
 
 
 def _env(root: Path, **extra: str) -> dict[str, str]:

@@ -84,6 +84,12 @@ def test_substvars_are_not_relations() -> None:
     assert _literal("liba1 (>= 1), ${misc:Depends}, ${shlibs:Depends}, perl") == "liba1 (>= 1), perl"
 
 
+def test_empty_relation_entries_are_dropped(capsys: pytest.CaptureFixture[str]) -> None:
+    assert [[r["name"] for r in g] for g in parse("debhelper-compat (= 13),\n dh-ocaml,\n")] == [
+        ["debhelper-compat"], ["dh-ocaml"]]
+    assert "cannot parse" not in capsys.readouterr().err
+
+
 def test_a_matched_siblings_run_time_depends_are_edges() -> None:
     """planex's rule: b-tool (from b) needs liba1 (from a) at run time, so building d needs both."""
     d = meta("d", """

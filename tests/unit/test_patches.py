@@ -70,3 +70,15 @@ def test_apply_and_failing_hunk_leaves_tree_alone(tmp_path: Path) -> None:
     assert "recipe pkg, target sid" in msg and str(bad) in msg and "Hunk #1 FAILED" in msg
     assert (tree / "file.txt").read_text() == "one\ntwo\n"
     assert sorted(p.name for p in tree.iterdir()) == ["file.txt"]
+
+
+def test_touched_names_the_files_a_patch_changes_after_strip(tmp_path: Path) -> None:
+    body = ("Description: add a package\nAuthor: Kronos\n---\n"
+            "--- a/debian/control\n+++ b/debian/control\n@@ -1 +1 @@\n-x\n+y\n"
+            "--- /dev/null\n+++ b/debian/libfoo.install\t2026-01-01 00:00:00\n@@ -0,0 +1 @@\n+usr/lib\n"
+            "--- a/debian/rules.orig\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n")
+    (tmp_path / "one.patch").write_text(body)
+    assert patches.touched(patches.Patch("common", tmp_path / "one.patch", 1)) == {
+        "debian/control", "debian/libfoo.install"}
+    (tmp_path / "zero.patch").write_text("--- debian/control\n+++ debian/control\n@@ -1 +1 @@\n-x\n+y\n")
+    assert patches.touched(patches.Patch("common", tmp_path / "zero.patch", 0)) == {"debian/control"}

@@ -157,12 +157,20 @@ def test_choose_version_decides_by_the_source_suite(tmp_path: Path, suite: str, 
 
 
 def test_the_real_recipes_keep_their_versions() -> None:
-    """quickjs and dh-ocaml are sid's sources: backports (~bpo12) on bookworm, +kronos on sid."""
+    """Sources from other suites are backports on bookworm (~bpo12, below what they backport);
+    bookworm's own sources (xen, the dune-built libraries) are own rebuilds (+deb12u0+kronosN)."""
     s = load_settings(ROOT, env={})
     debian_sources = {r.name: r.source for r in load_recipes(s).values() if isinstance(r.source, DebianSource)}
-    assert set(debian_sources) >= {"quickjs", "dh-ocaml"}
+    suites = {name: source.suite for name, source in debian_sources.items()}
+    assert suites == {"quickjs": "sid", "dh-ocaml": "sid", "ocaml-qcheck": "sid", "ocaml-dune": "trixie",
+                      "ocaml-sexplib0": "trixie", "ounit": "bookworm", "ocaml-re": "bookworm",
+                      "ocaml-alcotest": "bookworm", "xen": "bookworm"}
+    bookworm = s.target("bookworm")
     for name, source in debian_sources.items():
-        assert (source.archive, source.suite) == ("debian", "sid"), name
-        assert versions.from_own_suite(source.archive, source.suite, s.target("sid"))
-        for target in ("trixie", "bookworm", "noble", "resolute"):
+        own = versions.from_own_suite(source.archive, source.suite, bookworm)
+        assert own == (source.suite == "bookworm"), name
+        assert versions.from_own_suite(source.archive, source.suite, s.target(source.suite)), name
+        for target in {"trixie", "bookworm", "sid", "noble", "resolute"} - {source.suite}:
             assert not versions.from_own_suite(source.archive, source.suite, s.target(target)), (name, target)
+    assert versions.own_rebuild("4.17.5+72-g01140da4e8-1", bookworm, 1) == "4.17.5+72-g01140da4e8-1+deb12u0+kronos1"
+    assert versions.rebuilt("0.91-2", bookworm, 1) == "0.91-2~bpo12+1"
