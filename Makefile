@@ -7,12 +7,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST_PACKAGES := docker.io mmdebstrap debootstrap dpkg-dev devscripts dput-ng quilt patch gnupg gpgv \
-	python3-venv xz-utils uidmap curl ca-certificates
+	python3-venv xz-utils uidmap curl ca-certificates qemu-system-x86 e2fsprogs openssh-client
 DOCKERD_LOG ?= /var/log/kronos-dockerd.log
 PYTEST_ARGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: run test host engine venv lint unit integration clean help
+.PHONY: run test host engine venv lint unit integration vm clean help
 
 help:
 	@echo "make run   - build the default targets (images, sources, packages)"
@@ -55,8 +55,14 @@ unit: venv
 integration: engine venv
 	$(BIN)/pytest tests/integration -q -m "not live" $(PYTEST_ARGS)
 
+# QEMU boots our Xen from the repository `make run` published (repo/public; KRONOS_SMOKE_REPO for another)
+KRONOS_SMOKE_REPO ?= $(CURDIR)/repo/public
+vm: host venv
+	KRONOS_SMOKE_REPO=$(KRONOS_SMOKE_REPO) $(BIN)/pytest tests/vm -q -m vm $(PYTEST_ARGS)
+
+# every tier: the vm tier boots what the session itself built and published
 test: engine venv lint
-	$(BIN)/pytest tests/unit tests/integration -m "not live and not vm" $(PYTEST_ARGS)
+	$(BIN)/pytest tests/unit tests/integration tests/vm -m "not live" $(PYTEST_ARGS)
 
 clean: venv
 	$(BIN)/kronos clean

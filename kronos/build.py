@@ -20,7 +20,7 @@ from .engine import ContainerSpec, Engine
 from .errors import BuildError
 from .executor.locks import KeyedLocks
 from .images import BUILDER_UID, Image, sources_lines
-from .kept import KEEP_LIST, keep_list
+from .kept import KEEP_LIST, failure, keep_list
 from .keys import content_key
 from .log import info, step
 from .recipe import Recipe
@@ -154,9 +154,10 @@ class Builder:
                         tag = f"{job.version.replace('~', '_').replace('+', '_').replace(':', '_')}"
                         repo = f"{FAILED_REPOSITORY}-{job.target.name}-{job.recipe.name}"
                         c.commit(repo, tag)
+                        why = failure(job.log) if keeps else None
                         raise BuildError(
                             f"{job.recipe.name} {job.version} failed to build on {job.target.name}"
-                            f" (exit {code}); log: {job.log}; build tree kept, shell:"
+                            f" (exit {code}{': ' + why if why else ''}); log: {job.log}; build tree kept, shell:"
                             f" docker run --rm -it -u builder -w /build/pkg {repo}:{tag} bash"
                         )
                     c.get("/build/out", work / "result")

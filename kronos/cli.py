@@ -256,12 +256,26 @@ def upload(c: Context, target: str, dry_run: bool = False) -> None:
         print(path)
 
 
+@task(help={"target": "the target whose published packages to boot (default: bookworm)",
+            "keep": "leave the VM running after the checks (until Ctrl-C), reachable with the run's ssh_config",
+            "port": "the TCP port on 127.0.0.1 forwarded to dom0's ssh (default: a free one)",
+            "refresh": "make the dom0 image again even when an unchanged one is cached"})
+@handled
+def smoke(c: Context, target: str = "bookworm", keep: bool = False, port: str = "", refresh: bool = False) -> None:
+    """Boot our Xen with a PV dom0 in QEMU from our published repository and check it."""
+    from .smoke.command import smoke as run_smoke
+
+    if port and not port.isdigit():
+        raise ConfigError(f"--port must be a TCP port number, not {port!r}")
+    print(run_smoke(settings(c), target, int(port) if port else None, keep, refresh=refresh))
+
+
 repo_ns = Collection("repo")
 repo_ns.add_task(repo_list, "list")  # type: ignore[arg-type]
 repo_ns.add_task(repo_remove, "remove")
 keys_ns = Collection("keys")
 keys_ns.add_task(keys_create, "create")
-ns = Collection(targets, recipes, graph, images, build, why, clean, publish, upload)
+ns = Collection(targets, recipes, graph, images, build, why, clean, publish, upload, smoke)
 ns.add_collection(repo_ns)
 ns.add_collection(keys_ns)
 program = Program(namespace=ns, version=__version__, name="kronos", binary="kronos")

@@ -85,3 +85,8 @@ class CommandError(KronosError):
         tail = (errors or lines)[-1:]
         detail = f": {tail[0]}" if tail else ""
         super().__init__(f"command failed with exit code {returncode}: {shlex.join(argv)}{detail}")
+
+
+class SmokeError(KronosError):
+    """The smoke stage (Xen in QEMU from the published repository) cannot start or a stage failed;
+    the line names the stage and, once QEMU runs, its serial log."""

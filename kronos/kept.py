@@ -25,6 +25,16 @@ def keep_list(keeps: Sequence[Keep]) -> str:
     return "".join(f"{k.name}\t{k.path}\n" for k in keeps)
 
 
+def failure(log: Path) -> str | None:
+    """Why build.sh refused a kept file (its `kronos: keep ...` line in the build log), if it did."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return None
+    lines = [ln.strip() for ln in text.splitlines() if ln.startswith("kronos: keep ")]
+    return lines[-1].removeprefix("kronos: ") if lines else None
+
+
 def kconfig(text: str) -> dict[str, str]:
     """A Kconfig `.config` as option -> value: `y`, `m`, a number or an unquoted string; `n` for
     `# CONFIG_X is not set`."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .errors import CommandError
@@ -53,3 +54,40 @@ def run(
         output = proc.stdout + (proc.stderr or b"")
         raise CommandError(args, proc.returncode, output.decode(errors="replace"))
     return proc
+
+
+def die_with_parent(argv: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """argv wrapped so that the kernel kills it (SIGKILL) when the process that started it dies, even by
+    SIGKILL: util-linux's setpriv sets PR_SET_PDEATHSIG, then execs argv (no preexec_fn in a threaded
+    program). The signal follows the *thread* that spawned it: spawn from a thread that outlives the child."""
+    return ["setpriv", "--pdeathsig", "KILL", "--", *(os.fspath(a) for a in argv)]
+
+
+@contextlib.contextmanager
+def spawn(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    output: Path,
+    env: Mapping[str, str] | None = None,
+    stop_timeout: float = 10.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start argv in the background (logged as `+ argv`; stdin /dev/null, stdout and stderr appended to
+    output) for the block; leaving it stops the process: SIGTERM, SIGKILL after stop_timeout, reaped."""
+    args = [os.fspath(a) for a in argv]
+    log.info("%s+ %s", indent(), shlex.join(args))
+    with output.open("ab") as out:
+        try:
+            proc = subprocess.Popen(args, env=base_env(env), stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT)
+        except FileNotFoundError as e:
+            raise CommandError(args, 127, f"{args[0]}: not found ({e.strerror})") from None
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(stop_timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

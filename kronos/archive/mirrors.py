@@ -35,6 +35,22 @@ def from_apt_sources(keyring: Path, sources_dir: Path = APT_SOURCES) -> str | No
     return None
 
 
+def suite_from_apt_sources(keyring: Path, suite: str, sources_dir: Path | None = None) -> str | None:
+    """The URI of the first deb822 source on this machine signed by `keyring` that lists `suite` (Debian's
+    security suite lives on a mirror of its own)."""
+    for path in sorted((sources_dir or APT_SOURCES).glob("*.sources")):
+        with path.open() as f:
+            for stanza in Deb822.iter_paragraphs(f):
+                if "deb" not in stanza.get("Types", "").split():
+                    continue
+                if Path(stanza.get("Signed-By", "").strip()).name != keyring.name:
+                    continue
+                uris = stanza.get("URIs", "").split()
+                if uris and suite in stanza.get("Suites", "").split():
+                    return str(uris[0]).rstrip("/")
+    return None
+
+
 def from_debootstrap(family: str, suite: str, arch: str, root: Path = DEBOOTSTRAP) -> str | None:
     """Ask debootstrap's suite script (Ubuntu) or its built-in default (Debian)."""
     script = root / "scripts" / suite

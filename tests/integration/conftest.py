@@ -1,4 +1,5 @@
-"""One set of real builds per test session, shared by the integration tests."""
+"""One set of real builds per test session (the `session` fixture of tests/conftest.py), and the signed
+loopback archive of the bad-input and error tests."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,9 +21,6 @@ from kronos.pipeline import Pipeline
 
 from . import archive_fixture as af
 from .checkout import CACHE, ROOT
-
-if TYPE_CHECKING:
-    from .published_repo import Published
 
 KRONOS = Path(sys.executable).with_name("kronos")
 TARGETS = ("sid", "trixie", "bookworm", "noble", "resolute")
@@ -67,11 +64,12 @@ def build_path_digest(root: Path) -> str:
     return h.hexdigest()[:16]
 
 
-@pytest.fixture(scope="session")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    """Build every recipe for every target once. Warm: the outputs of the last successful session
-    (under the test cache, keyed by build_path_digest) are copied in first, and kronos's own content
-    keys decide what is up to date; KRONOS_TEST_COLD=1 (CI's fresh clone is always cold) builds all."""
+def build_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    """Build every recipe for every target once (the `session` fixture of tests/conftest.py). Warm: the
+    outputs of the last successful session (under the test cache, keyed by build_path_digest) are copied
+    in first, and kronos's own content keys decide what is up to date; KRONOS_TEST_COLD=1 (CI's fresh
+    clone is always cold) builds all."""
+
     out = tmp_path_factory.mktemp("out")
     warm = WARM_DIR / f"session-{build_path_digest(ROOT)}"
     reused = warm.is_dir() and not os.environ.get("KRONOS_TEST_COLD")
@@ -89,14 +87,6 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     pipeline = Pipeline(settings, engine)
     images = {img.target: img for img in pipeline.images(list(TARGETS))}
     yield Session(out, env, first, settings, engine, images, reused)
-
-
-@pytest.fixture(scope="session")
-def published(session: Session) -> Iterator[Published]:
-    """The session's outputs published for every target and served on 127.0.0.1."""
-    from .published_repo import serve_published
-
-    yield from serve_published(session)
 
 
 # the small signed archive of the bad-input and error tests (archive_fixture.py)

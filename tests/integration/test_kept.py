@@ -98,6 +98,8 @@ def test_kept_file_and_its_kconfig_options_are_recorded(project: Path) -> None:
     assert failed.returncode != 0
     errors = [ln for ln in failed.stdout.splitlines() if "error" in ln.lower() and "keepdemo" in ln]
     assert errors and "Traceback" not in failed.stdout, failed.stdout[-4000:]
+    assert any("(exit 3: keep demo.config: 'build/*/missing/.config' matches 0 files in the build tree, not one:)"
+               in ln for ln in errors), errors
     logs = sorted((project / "out" / "logs" / TARGET).glob("keepdemo_*.build"))
     assert any("keep demo.config: 'build/*/missing/.config' matches 0 files" in p.read_text() for p in logs)
     # the last good output is untouched

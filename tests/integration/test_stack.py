@@ -26,7 +26,8 @@ pytestmark = pytest.mark.integration
 
 XEN_SOURCE = "4.17.5+72-g01140da4e8-1"
 NEW_PACKAGES = ("libxen-ocaml", "libxen-ocaml-dev")
-OCAML = ROOT / "tests" / "ocaml"  # xen_domains.ml (the smoke stage runs it in dom0), qcheck_rev.ml
+OCAML = ROOT / "tests" / "ocaml"  # qcheck_rev.ml
+XEN_DOMAINS = ROOT / "kronos" / "smoke" / "checks" / "xen_domains.ml"  # the smoke stage runs it in dom0
 
 
 def readme_lists() -> dict[str, list[str]]:
@@ -74,7 +75,7 @@ def test_ocaml_programs_link_and_run_from_the_published_repository(session: Sess
         "  dpkg -L $p | while read -r f; do [ -d \"$f\" ] || echo \"LISTED $p $f\"; done\n"
         "done\n"
         "mkdir -p /tmp/x && cd /tmp/x\n"
-        f"cat > xen_domains.ml <<'EOF'\n{(OCAML / 'xen_domains.ml').read_text()}EOF\n"
+        f"cat > xen_domains.ml <<'EOF'\n{XEN_DOMAINS.read_text()}EOF\n"
         "ocamlfind ocamlopt -package xenctrl,xenstore -linkpkg xen_domains.ml -o xen_domains\n"
         "ldd ./xen_domains | sed 's/^/LDD /'\n"
         f"cat > qcheck_rev.ml <<'EOF'\n{(OCAML / 'qcheck_rev.ml').read_text()}EOF\n"

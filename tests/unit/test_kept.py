@@ -9,7 +9,7 @@ import pytest
 
 from kronos.config import load_settings
 from kronos.errors import BuildError, ConfigError
-from kronos.kept import kconfig, keep_list, record
+from kronos.kept import failure, kconfig, keep_list, record
 from kronos.recipe import Keep, load_recipe
 
 HEAD = 'targets = ["bookworm"]\n[source]\nkind = "debian"\nsuite = "bookworm"\npackage = "xen"\n'
@@ -73,3 +73,14 @@ def test_record_names_digest_and_asked_options(tmp_path: Path) -> None:
     assert configuration == {"xen.config": {"CONFIG_PV": "y", "CONFIG_XSM": "n", "CONFIG_HVM": "n"}}
     with pytest.raises(BuildError, match="did not produce the kept file other.config"):
         record((Keep("other.config", "x"),), tmp_path)
+
+
+def test_the_keep_failure_line_of_a_build_log(tmp_path: Path) -> None:
+    log = tmp_path / "x.build"
+    log.write_text("make: ok\nkronos: kept a as b\nkronos: keep xen.config: 'x/.config' matches 2 files in the build"
+                   " tree, not one: x/.config y/x/.config\n")
+    assert failure(log) == "keep xen.config: 'x/.config' matches 2 files in the build tree, not one: x/.config" \
+                           " y/x/.config"
+    log.write_text("dpkg-buildpackage: error\n")
+    assert failure(log) is None
+    assert failure(tmp_path / "missing.build") is None

@@ -1,0 +1,89 @@
+"""Xen out of our xen-hypervisor .deb: /boot/xen-<series>-<arch>.gz gunzipped is the ELF that QEMU
+boots as a multiboot kernel. Kept in the cache under the .deb's sha256, so it is extracted once."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..cache import atomic_path, sha256_file
+from ..errors import SmokeError
+from ..run import run
+from .published import Published
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Hypervisor:
+    package: str
+    version: str
+    elf: Path  # what QEMU boots (-kernel)
+    gz_path: str  # the file's path in the .deb and in dom0: /boot/xen-4.17-amd64.gz
+    gz_sha256: str  # the sha256 of that file as the .deb ships it (dom0 must have the same)
+    config: dict[str, str]  # /boot/xen-<series>-<arch>.config: CONFIG_* = value ("n" for "is not set")
+
+
+def parse_config(text: str) -> dict[str, str]:
+    """A Kconfig .config as a mapping; `# CONFIG_X is not set` reads as "n"."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("# CONFIG_") and line.endswith(" is not set"):
+            out[line[2:-len(" is not set")]] = "n"
+        elif line.startswith("CONFIG_") and "=" in line:
+            key, value = line.split("=", 1)
+            out[key] = value.strip('"')
+    return out
+
+
+def _member(tar: tarfile.TarFile, path: str, deb: Path) -> bytes:
+    for name in (path.lstrip("/"), "." + path):
+        try:
+            f = tar.extractfile(name)
+        except KeyError:
+            continue
+        if f is not None:
+            return f.read()
+    raise SmokeError(f"{deb} has no {path}: is it Debian's xen-hypervisor package?")
+
+
+def extract(published: Published, arch: str, cache_root: Path) -> Hypervisor:
+    """The hypervisor of our repository for arch, taken from its .deb (checked against Packages)."""
+    binary = published.xen_hypervisor(arch)
+    series = published.xen_series(arch)
+    deb = published.root / binary.filename
+    if not deb.is_file():
+        raise SmokeError(f"{deb} is missing from the published pool; run kronos publish")
+    if sha256_file(deb) != binary.sha256:
+        raise SmokeError(f"{deb} does not match the repository's Packages (sha256); run kronos publish again")
+    gz_path = f"/boot/xen-{series}-{arch}.gz"
+    slot = cache_root / binary.sha256
+    elf = slot / f"xen-{series}-{arch}"
+    meta = slot / "hypervisor.json"
+    if not (elf.is_file() and meta.is_file()) or json.loads(meta.read_text()).get("format") != FORMAT:
+        tar_bytes = run(["dpkg-deb", "--fsys-tarfile", deb], merge_stderr=False).stdout
+        with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+            gz = _member(tar, gz_path, deb)
+            config = _member(tar, f"/boot/xen-{series}-{arch}.config", deb).decode(errors="replace")
+        try:
+            image = gzip.decompress(gz)
+        except (OSError, EOFError) as e:
+            raise SmokeError(f"{deb}: {gz_path} is not a gzip file ({e})") from None
+        if image[:4] != b"\x7fELF":
+            raise SmokeError(f"{deb}: {gz_path} does not hold an ELF image")
+        with atomic_path(elf) as tmp:
+            tmp.write_bytes(image)
+        record = {"format": FORMAT, "package": binary.name, "version": binary.version, "gz_path": gz_path,
+                  "gz_sha256": hashlib.sha256(gz).hexdigest(), "config": parse_config(config)}
+        with atomic_path(meta) as tmp:
+            tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    record = json.loads(meta.read_text())
+    return Hypervisor(package=record["package"], version=record["version"], elf=elf, gz_path=record["gz_path"],
+                      gz_sha256=record["gz_sha256"], config=record["config"])
+
