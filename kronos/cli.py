@@ -256,6 +256,56 @@ def upload(c: Context, target: str, dry_run: bool = False) -> None:
         print(path)
 
 
+@task(iterable=["name"], help={
+    "target": "the target to backport to", "from_suite": "the suites to take sources from, in order of preference"
+    " (--from sid or --from trixie,sid)", "name": "a source, or a binary with an optional version constraint"
+    " (also given as positional arguments)", "profiles": "build profiles, comma-separated (default: plan.toml's,"
+    " nocheck,nodoc)", "json": "print JSON",
+    "write_recipes": "write a recipe (and its patches) for each reachable member under DIR/recipes, DIR/patches",
+    "with_recipes": "count the binaries this project's recipes build for the target as available"})
+@handled
+def plan(c: Context, target: str = "", from_suite: str = "", name: list[str] | None = None, profiles: str = "",
+         json: bool = False, write_recipes: str = "", with_recipes: bool = False) -> None:
+    """The backport closure: which sources to take from --from so that NAMEs install on the target."""
+    from .plan import output
+    from .plan.command import plan as compute
+
+    closure, written = compute(settings(c), target, [s for s in from_suite.split(",") if s], name or [],
+                               [p for p in profiles.split(",") if p] if profiles else None,
+                               Path(write_recipes) if write_recipes else None, with_recipes)
+    print(output.dumps(closure) if json else "\n".join(output.lines(closure)))
+    if written and not json:
+        print(f"recipes written to {write_recipes}: {' '.join(written)}")
+    if any(not w.ok for w in closure.wants):
+        raise Exit(code=1)
+
+
+_PLAN_VALUES = ("--target", "--from", "--from-suite", "--profiles", "--name", "--write-recipes", "-t", "-f", "-p",
+                "-n", "-w")
+
+
+def plan_argv(argv: list[str]) -> list[str]:
+    """`kronos plan --from S NAME...`: invoke takes one positional value and a flag named after the
+    parameter; give it --from-suite and one --name per positional NAME."""
+    words = [n for n, a in enumerate(argv) if n and not a.startswith("-")]
+    if not words or argv[words[0]] != "plan":
+        return argv
+    at = words[0] + 1
+    out, rest = argv[:at], argv[at:]
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg == "--from" or arg.startswith("--from="):
+            arg = arg.replace("--from", "--from-suite", 1)
+        if arg in _PLAN_VALUES:
+            out += [arg, *rest[i + 1:i + 2]]
+            i += 2
+            continue
+        out += [arg] if arg.startswith("-") else ["--name", arg]
+        i += 1
+    return out
+
+
 @task(help={"target": "the target whose published packages to boot (default: bookworm)",
             "keep": "leave the VM running after the checks (until Ctrl-C), reachable with the run's ssh_config",
             "port": "the TCP port on 127.0.0.1 forwarded to dom0's ssh (default: a free one)",
@@ -275,11 +325,11 @@ repo_ns.add_task(repo_list, "list")  # type: ignore[arg-type]
 repo_ns.add_task(repo_remove, "remove")
 keys_ns = Collection("keys")
 keys_ns.add_task(keys_create, "create")
-ns = Collection(targets, recipes, graph, images, build, why, clean, publish, upload, smoke)
+ns = Collection(targets, recipes, graph, plan, images, build, why, clean, publish, upload, smoke)
 ns.add_collection(repo_ns)
 ns.add_collection(keys_ns)
 program = Program(namespace=ns, version=__version__, name="kronos", binary="kronos")
 
 
 def main() -> None:
-    program.run()
+    program.run(plan_argv(sys.argv))

@@ -91,11 +91,13 @@ def test_python3_xenapi_installs_and_imports(session: Session, target: str) -> N
         "apt-get update -q\n"
         "apt-get install -y -q --no-install-recommends /kronos/debs/python3-xenapi_*.deb\n"
         "python3 -c 'import XenAPI; print(\"XENAPI-OK\", XenAPI.Session.__name__)'\n"
-        "dpkg-query -W -f='${Version}\\n' python3-xenapi\n"
+        "dpkg-query -W -f='INSTALLED ${Version}\\n' python3-xenapi\n"
     ))
     assert code == 0, log[-3000:]
     assert "XENAPI-OK Session" in log
-    assert xenapi_version(session, target) in log.splitlines()[-1]
+    # the shell's `+ cmd` trace (stderr) may interleave with stdout: find the line by its marker
+    installed = [ln.split()[1] for ln in log.splitlines() if ln.startswith("INSTALLED ")]
+    assert installed and xenapi_version(session, target) in installed[-1], log[-3000:]
 
 
 def test_dh_ocaml_backport_usable_on_bookworm(session: Session) -> None:

@@ -1,0 +1,76 @@
+"""Whether a source package's .dsc and files can be downloaded from the mirror that lists it,
+checked without downloading them (HTTP HEAD, as urllib, the downloads' client, sends it; a `file:`
+mirror: the file exists). Cached under <cache>/plan/reach/, keyed by the Sources index that lists
+the source: a new index is asked again."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..cache import atomic_path
+from ..keys import content_key
+from ..log import indent, log
+from .indices import SourceEntry
+
+TIMEOUT = 30
+PARALLEL = 8
+
+
+@dataclass(frozen=True)
+class Reach:
+    ok: bool
+    missing: str = ""  # the first file that cannot be fetched, and why
+
+
+def _files(entry: SourceEntry) -> list[str]:
+    listed: Any = entry.stanza.get("Checksums-Sha256") or entry.stanza.get("Files") or []
+    return [str(item["name"]) for item in listed]
+
+
+def _head(url: str) -> str:
+    """"" when url answers, else why not."""
+    if url.startswith("file://"):
+        return "" if Path(url.removeprefix("file://")).is_file() else "no such file"
+    log.info("%s? %s", indent(), url)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=TIMEOUT):
+            return ""
+    except urllib.error.HTTPError as e:
+        return f"HTTP {e.code} {e.reason}"
+    except (urllib.error.URLError, OSError) as e:
+        return str(getattr(e, "reason", e))
+
+
+def check(entry: SourceEntry) -> Reach:
+    directory = str(entry.stanza.get("Directory", ""))
+    files = _files(entry)
+    if not files:
+        return Reach(False, "the Sources entry lists no files")
+    for name in sorted(files, key=lambda n: not n.endswith(".dsc")):  # the .dsc first
+        why = _head(f"{entry.mirror}/{directory}/{name}")
+        if why:
+            return Reach(False, f"{name}: {why}")
+    return Reach(True)
+
+
+def reachable(cache_root: Path, entries: list[SourceEntry]) -> list[Reach]:
+    """Each entry's reachability, from the cache where the same index listed it before."""
+    def one(entry: SourceEntry) -> Reach:
+        path = cache_root / "plan" / "reach" / (content_key(
+            [entry.listing, entry.mirror, entry.name, entry.version]) + ".json")
+        if path.exists():
+            doc = json.loads(path.read_text())
+            return Reach(bool(doc["ok"]), str(doc["missing"]))
+        found = check(entry)
+        with atomic_path(path, sync=False) as tmp:
+            tmp.write_text(json.dumps({"ok": found.ok, "missing": found.missing}))
+        return found
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        return list(pool.map(one, entries))
