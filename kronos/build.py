@@ -17,7 +17,7 @@ from .archive.access import Archives
 from .cache import sha256_file
 from .config import Settings, Target
 from .engine import ContainerSpec, Engine
-from .errors import BuildError
+from .errors import BuildError, FailedBuild
 from .executor.locks import KeyedLocks
 from .images import BUILDER_UID, Image, sources_lines
 from .kept import KEEP_LIST, failure, keep_list
@@ -155,10 +155,11 @@ class Builder:
                         repo = f"{FAILED_REPOSITORY}-{job.target.name}-{job.recipe.name}"
                         c.commit(repo, tag)
                         why = failure(job.log) if keeps else None
-                        raise BuildError(
+                        raise FailedBuild(
                             f"{job.recipe.name} {job.version} failed to build on {job.target.name}"
                             f" (exit {code}{': ' + why if why else ''}); log: {job.log}; build tree kept, shell:"
-                            f" docker run --rm -it -u builder -w /build/pkg {repo}:{tag} bash"
+                            f" docker run --rm -it -u builder -w /build/pkg {repo}:{tag} bash",
+                            f"{repo}:{tag}",
                         )
                     c.get("/build/out", work / "result")
             produced = []

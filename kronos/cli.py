@@ -121,6 +121,13 @@ def images(c: Context, target: list[str] | None = None, refresh: bool = False) -
 
 @task(iterable=["target", "only"], help={"target": "a target (repeatable; default: the default targets)",
                                          "only": "build only this recipe and what it comes after (repeatable)",
+                                         "dsc": "build this source package (.dsc) instead of a recipe, with the"
+                                                " project's recipes as its siblings",
+                                         "keyring": "--dsc: check the .dsc's signature against this keyring (gpgv)",
+                                         "keep_version": "build the tree's/.dsc's own version (no changelog entry,"
+                                                         " no local revision), for a one-off local test",
+                                         "publish": "publish the built targets afterwards (like kronos publish)",
+                                         "shell_on_failure": "on a failed build, open a shell in its kept build tree",
                                          "rebuild": "build the --only recipes (or all) even when up to date;"
                                                     " the same inputs keep their version",
                                          "refresh": "download and verify every InRelease again, even within"
@@ -129,21 +136,37 @@ def images(c: Context, target: list[str] | None = None, refresh: bool = False) -
                                          "verbose": "stream every build's log as it grows"})
 @handled
 def build(c: Context, target: list[str] | None = None, only: list[str] | None = None,
-          rebuild: bool = False, refresh: bool = False, jobs: str = "", verbose: bool = False) -> None:
-    """Build the recipes for the targets in clean containers; unchanged inputs are not rebuilt."""
+          rebuild: bool = False, refresh: bool = False, jobs: str = "", verbose: bool = False,
+          dsc: str = "", keyring: str = "", keep_version: bool = False, publish: bool = False,
+          shell_on_failure: bool = False) -> None:
+    """Build the recipes (or a .dsc) for the targets in clean containers; unchanged inputs are not rebuilt."""
     from rich.console import Console
 
     from .executor.report import failure, show
+    from .recipe import dsc_recipe
 
     s = settings(c)
     if refresh:
         s = dataclasses.replace(s, index_max_age=0)
-    rows = _pipeline(s).build(target or None, only or None, rebuild, jobs=_jobs(jobs), verbose=verbose)
+    if keyring and not dsc:
+        raise ConfigError("--keyring checks the signature of a --dsc; name the .dsc too")
+    if dsc and only:
+        raise ConfigError("--dsc builds the given source package; it takes no --only")
+    given = dsc_recipe(Path(dsc), Path(keyring) if keyring else None, target or s.default_targets, s) if dsc else None
+    pipeline = _pipeline(s)
+    rows = pipeline.build(target or None, only or None, rebuild, jobs=_jobs(jobs), verbose=verbose,
+                          keep_version=keep_version, given=given)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 400)
     show(out, rows)
     error = failure(rows)  # one failure: its own line; several: "2 failed, 1 skipped; see the table above"
     if error is not None:
+        if shell_on_failure:
+            from .contrib import shell_into_failures
+
+            shell_into_failures(pipeline.engine, rows)
         raise error
+    if publish:
+        _publish(s, target or [t for t in s.default_targets if (s.output_dir / t).is_dir()])
 
 
 def _jobs(given: str) -> int:
@@ -191,10 +214,13 @@ def _publisher(s: Settings) -> Any:
 @handled
 def publish(c: Context, target: list[str] | None = None) -> None:
     """Publish the built packages as a signed apt repository (atomic; by-hash; InRelease + Release.gpg)."""
+    s = settings(c)
+    _publish(s, target or [t for t in s.default_targets if (s.output_dir / t).is_dir()])
+
+
+def _publish(s: Settings, names: list[str]) -> None:
     from .publish.outputs import client_lines, uploads
 
-    s = settings(c)
-    names = target or [t for t in s.default_targets if (s.output_dir / t).is_dir()]
     repo, publisher = _publisher(s)
     found, records = uploads(s, names, publisher.seen_outputs())
     summary = publisher.publish(found, outputs=records)

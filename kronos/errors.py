@@ -35,6 +35,14 @@ class BuildError(KronosError):
     """A package failed to build."""
 
 
+class FailedBuild(BuildError):
+    """A build that failed in its container, kept as the image `image` (build tree in `workdir`)."""
+
+    def __init__(self, message: str, image: str, user: str = "builder", workdir: str = "/build/pkg") -> None:
+        super().__init__(message)
+        self.image, self.user, self.workdir = image, user, workdir
+
+
 class EngineError(KronosError):
     """The container engine failed or went away; the line names the operation and the engine."""
 

@@ -21,6 +21,11 @@ class Entry:
     n: int
     timestamp: int  # the changelog date of this build
 
+    @property
+    def kept(self) -> bool:
+        """A --keep-version build: the source's own version, no local revision (n 0)."""
+        return self.n == 0
+
 
 WHAT = "the version ledger"
 FIX = "fix it by hand or restore it from a backup (without it, a version could name two builds)"
@@ -73,6 +78,8 @@ class Ledger:
         return max(self.entries, key=lambda e: Version(e.version))
 
     def record(self, entry: Entry) -> None:
+        if entry.kept:  # a newer one-off build of the same kept version replaces the older one
+            self.entries = [e for e in self.entries if not (e.kept and e.version == entry.version)]
         if any(e.version == entry.version and e.key != entry.key for e in self.entries):
             raise ValueError(f"version {entry.version} already names another build")
         self.entries = [e for e in self.entries if e.key != entry.key] + [entry]

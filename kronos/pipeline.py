@@ -29,7 +29,7 @@ from .ledger import Ledger
 from .log import console, info, job, step
 from .recipe import Recipe, load_recipes, require_known
 from .records import BUILD_RECORD, read_build_record
-from .source_package import Sibling, SourcePreparer, build_inputs, choose_version, dsc_files
+from .source_package import Sibling, SourcePreparer, build_inputs, choose_version, dsc_files, version_note
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,17 @@ class Pipeline:
         return [images.ensure(self.settings, self.engine, self.archives, t, refresh) for t in self.targets(names)]
 
     def build(self, target_names: list[str] | None, only: list[str] | None, rebuild: bool = False,
-              jobs: int = 1, verbose: bool = False, executor: str = "local") -> list[Row]:
+              jobs: int = 1, verbose: bool = False, executor: str = "local", keep_version: bool = False,
+              given: Recipe | None = None) -> list[Row]:
         """Build what is wanted for every target, up to `jobs` at once: a recipe starts when every
         recipe it comes after (in its target's graph) has succeeded; a failure skips its dependents
-        only. One row per recipe and target (the table of the run)."""
+        only. One row per recipe and target (the table of the run). `given` (a .dsc handed over) joins
+        the project's recipes, in place of one of the same name, and is what is wanted;
+        keep_version builds the wanted recipes at their source's own version."""
         recipes = load_recipes(self.settings)
+        if given is not None:
+            recipes[given.name] = given
+            only = [given.name]
         wanted = only or sorted(recipes)
         require_known(recipes, wanted)
         plan: list[Job] = []
@@ -100,7 +106,9 @@ class Pipeline:
             image = Once(functools.partial(images.ensure, self.settings, self.engine, self.archives, target))
             for name in graph.wanted(wanted):
                 force = rebuild and (not only or name in only)
-                run = functools.partial(self._job, graph.build_closure(name), recipes[name], target, image, force)
+                keep = keep_version and (not only or name in only)
+                run = functools.partial(self._job, graph.build_closure(name), recipes[name], target, image, force,
+                                        keep)
                 plan.append(Job(f"{target.name}/{name}", run,
                                 tuple(sorted({f"{target.name}/{e.to}" for e in graph.out(name)})),
                                 weight=self._last_seconds(target.name, name)))
@@ -110,9 +118,9 @@ class Pipeline:
         return [self._row(r) for r in results.values()]
 
     def _job(self, siblings: list[str], recipe: Recipe, target: Target, image: Callable[[], Image],
-             rebuild: bool) -> Outcome:
+             rebuild: bool, keep_version: bool = False) -> Outcome:
         with job(f"{target.name}/{recipe.name}"):
-            return self.build_one(siblings, recipe, target, image, rebuild)
+            return self.build_one(siblings, recipe, target, image, rebuild, keep_version)
 
     def _find_log(self, name: str, since: float) -> Path | None:
         """The build log a job started at `since` (wall clock) writes, once it exists."""
@@ -162,25 +170,30 @@ class Pipeline:
         return out
 
     def build_one(self, siblings: list[str], recipe: Recipe, target: Target,
-                  get_image: Callable[[], Image], rebuild: bool = False) -> Outcome:
+                  get_image: Callable[[], Image], rebuild: bool = False, keep_version: bool = False) -> Outcome:
         """Build recipe for target, against the debs of the sibling recipes it installs, unless its
-        content key is already built (rebuild: build anyway)."""
+        content key is already built (rebuild: build anyway; keep_version: at the source's own version)."""
         local_debs = tuple(d for dep in siblings for d in self.layout.debs(target.name, dep))
         ledger = self.layout.ledger(target.name, recipe.name)
         final = self.layout.package_dir(target.name, recipe.name)
         with scratch(self.settings.cache_dir, f"{recipe.name}-") as work:
             inputs, fetched = self.preparer.fetch(recipe, target, work)
             image = get_image()
-            recorded = inputs.record(build_inputs(image.id, self.siblings(target.name, siblings),
-                                                  self.settings.containers_dir))
+            extra = build_inputs(image.id, self.siblings(target.name, siblings), self.settings.containers_dir)
+            if keep_version:  # absent otherwise, so other builds keep their keys
+                extra["keep-version"] = True
+            recorded = inputs.record(extra)
             key = content_key(recorded)
-            entry, known = choose_version(inputs, key, ledger)
+            entry, known = choose_version(inputs, key, ledger, keep_version)
             record = self.layout.record(target.name, recipe.name)
             if known and not rebuild and record is not None and record.get("key") == key:
                 info(f"{recipe.name} {entry.version} ({target.name}) is up to date")
                 files = record.get("files")
                 names = tuple(str(f) for f in files) if isinstance(files, list) else ()
                 return Outcome(recipe.name, target.name, entry.version, False, names)
+            note = version_note(inputs, entry)
+            if note is not None:
+                info(note)
             with step(f"{recipe.name} {entry.version} for {target.name}"):
                 dsc = self.preparer.build_source(inputs, fetched, entry, work / "src")
                 log = self.layout.log(target.name, recipe.name, entry.version)
@@ -202,6 +215,10 @@ class Pipeline:
                     "source": inputs.source_name, "key": key, "image": image.ref, "files": files,
                     "inputs": recorded, "seconds": seconds,
                 }
+                if entry.kept:
+                    doc["kept-version"] = True  # publish: a clash in the pool names --keep-version
+                if inputs.signature is not None:
+                    doc["signature"] = inputs.signature
                 keeps = recipe.options_for(target.name).keep
                 if keeps:
                     doc["kept"], doc["configuration"] = kept.record(keeps, staged)

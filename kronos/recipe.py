@@ -41,12 +41,28 @@ class PypiSource:
 
 @dataclass(frozen=True)
 class LocalSource:
+    """A directory or tarball. With [packaging], an upstream tree at `version` (its debian/ is
+    replaced by the templates); without, a tree with its own debian/ ("own tree": version None, the
+    tree's debian/changelog gives name and version) and, for 3.0 (quilt), its .orig at `orig` or
+    next to the tree."""
+
     path: Path
-    version: str
+    version: str | None
+    orig: Path | None = None
     kind: str = "local"
 
 
-Source = DebianSource | PypiSource | LocalSource
+@dataclass(frozen=True)
+class DscSource:
+    """A source package the user hands over (`kronos build --dsc`, or `kind = "dsc"`): its files
+    beside it, its signature checked against `keyring` when one is named."""
+
+    path: Path
+    keyring: Path | None = None
+    kind: str = "dsc"
+
+
+Source = DebianSource | PypiSource | LocalSource | DscSource
 
 
 @dataclass(frozen=True)
@@ -105,11 +121,18 @@ class Recipe:
             return f"debian:{src.suite}/{src.package}" + (f"={src.version}" if src.version else "")
         if isinstance(src, PypiSource):
             return f"pypi:{src.name}=={src.version}"
+        if isinstance(src, DscSource):
+            return f"dsc:{src.path}"
         return f"local:{src.path}"
 
     @property
+    def own_debian(self) -> bool:
+        """Whether the source brings its own debian/ (archive, .dsc or own tree): no templates."""
+        return self.packaging is None
+
+    @property
     def upstream_version(self) -> str | None:
-        return None if isinstance(self.source, DebianSource) else self.source.version
+        return self.source.version if isinstance(self.source, PypiSource | LocalSource) else None
 
 
 def _build_options(t: Table) -> BuildOptions:
@@ -177,8 +200,8 @@ def refuse_guarded(path: Path, where: str, settings: Settings) -> None:
                               " into a published tarball")
 
 
-def _source(t: Table, recipe_dir: Path, settings: Settings) -> Source:
-    kind = t.choice("kind", ("debian", "pypi", "local"))
+def _source(t: Table, recipe_dir: Path, settings: Settings, packaged: bool) -> Source:
+    kind = t.choice("kind", ("debian", "pypi", "local", "dsc"))
     src: Source
     if kind == "debian":
         archive = t.text("archive", "debian")
@@ -196,10 +219,22 @@ def _source(t: Table, recipe_dir: Path, settings: Settings) -> Source:
         if not _SHA256.match(sha):
             raise ConfigError(f"{t.at('sha256')}: not a sha256 hex digest")
         src = PypiSource(t.text("name", required=True), t.text("version", required=True), sha)
+    elif kind == "dsc":
+        path = (recipe_dir / t.text("path", required=True)).resolve()
+        keyring = t.text("keyring")
+        src = DscSource(path, (recipe_dir / keyring).resolve() if keyring else None)
     else:
         path = (recipe_dir / t.text("path", required=True)).resolve()
         refuse_guarded(path, t.at("path"), settings)
-        src = LocalSource(path, t.text("version", required=True))
+        # without [packaging] the tree's own debian/changelog gives the version
+        version = t.text("version", required=packaged)
+        orig = t.text("orig")
+        if orig is not None and packaged:
+            raise ConfigError(f"{t.at('orig')}: only a tree with its own debian/ (no [packaging]) takes an .orig")
+        orig_path = (recipe_dir / orig).resolve() if orig else None
+        if orig_path is not None:
+            refuse_guarded(orig_path, t.at("orig"), settings)
+        src = LocalSource(path, version, orig_path)
     t.done()
     return src
 
@@ -215,8 +250,8 @@ def load_recipe(path: Path, settings: Settings) -> Recipe:
         if t not in settings.targets:
             raise ConfigError(f"{path}: targets: unknown target '{t}'")
     after = top.strings("after")
-    source = _source(top.sub("source", required=True), path.parent, settings)
     pk = top.sub("packaging")
+    source = _source(top.sub("source", required=True), path.parent, settings, bool(pk.data))
     packaging = None
     if pk.data:
         templates = path.parent / pk.text("templates", "debian")
@@ -228,8 +263,8 @@ def load_recipe(path: Path, settings: Settings) -> Recipe:
             changelog=pk.text("changelog", "Package built by Kronos."),
         )
         pk.done()
-    if isinstance(source, DebianSource) and packaging is not None:
-        raise ConfigError(f"{path}: packaging: a debian source brings its own debian/")
+    if isinstance(source, DebianSource | DscSource) and packaging is not None:
+        raise ConfigError(f"{path}: packaging: a {source.kind} source brings its own debian/")
     if isinstance(source, PypiSource) and packaging is None:
         raise ConfigError(f"{path}: packaging: a pypi source needs [packaging] templates")
     b = top.sub("build")
@@ -246,6 +281,21 @@ def load_recipe(path: Path, settings: Settings) -> Recipe:
     b.done()
     top.done()
     return Recipe(name, path.parent, targets, after, source, packaging, build, per)
+
+
+def dsc_recipe(path: Path, keyring: Path | None, targets: Sequence[str], settings: Settings) -> Recipe:
+    """The in-memory recipe of `kronos build --dsc`: named after the .dsc's Source, no options, for
+    every target (the ones built are checked here; the recipe's targets are an input of its content
+    key, so building for one more target does not change the key of the others)."""
+    from .sources.dsc import read
+
+    source = str(read(path)["Source"])
+    if not _NAME.match(source):
+        raise ConfigError(f"{path}: Source: '{source}' is not a valid package name")
+    for t in targets:
+        settings.target(t)
+    return Recipe(source, path.parent.resolve(), tuple(settings.targets), (), DscSource(path.resolve(), keyring),
+                  None, BuildOptions())
 
 
 def load_recipes(settings: Settings) -> dict[str, Recipe]:

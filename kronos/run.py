@@ -56,6 +56,17 @@ def run(
     return proc
 
 
+def interactive(argv: Sequence[str | os.PathLike[str]]) -> int:
+    """Run argv with the caller's stdin, stdout and stderr (a shell for the user; logged as `+ argv`);
+    return its exit code, whatever it is."""
+    args = [os.fspath(a) for a in argv]
+    log.info("%s+ %s", indent(), shlex.join(args))
+    try:
+        return subprocess.run(args, env=base_env(), check=False).returncode
+    except FileNotFoundError as e:
+        raise CommandError(args, 127, f"{args[0]}: not found ({e.strerror})") from None
+
+
 def die_with_parent(argv: Sequence[str | os.PathLike[str]]) -> list[str]:
     """argv wrapped so that the kernel kills it (SIGKILL) when the process that started it dies, even by
     SIGKILL: util-linux's setpriv sets PR_SET_PDEATHSIG, then execs argv (no preexec_fn in a threaded

@@ -17,10 +17,11 @@ from .config import Settings, Target
 from .errors import BuildError
 from .keys import content_key
 from .ledger import Entry, Ledger
+from .log import info
 from .packaging import changelog, patches, templates, versions
-from .recipe import DebianSource, LocalSource, PypiSource, Recipe
+from .recipe import DebianSource, DscSource, LocalSource, PypiSource, Recipe
 from .run import run
-from .sources import debian, local, pypi
+from .sources import debian, dsc, local, pypi, tree
 
 PACKAGING_FORMAT = 2  # bump when the way kronos prepares sources changes
 
@@ -36,6 +37,7 @@ class Inputs:
     digests: dict[str, str]  # every input file by name -> sha256
     patches: list[patches.Patch]
     context: dict[str, object]  # every other input of the source package (see SourcePreparer.context)
+    signature: str | None = None  # a given .dsc: what was checked of its signature (build.json)
 
     def record(self, extra: dict[str, object]) -> dict[str, object]:
         """Every input of the build by name -> its digest (or, when short and telling, its value):
@@ -48,6 +50,12 @@ class Inputs:
             recipe["packaging"]["templates"] = "debian"
         if isinstance(self.recipe.source, LocalSource):
             recipe["source"]["path"] = "local"
+            if self.recipe.source.orig is None:
+                del recipe["source"]["orig"]  # so recipes with [packaging] keep their keys
+            else:
+                recipe["source"]["orig"] = "orig"  # its digest is source/orig
+        if isinstance(self.recipe.source, DscSource):
+            recipe["source"] = {"kind": "dsc"}  # the .dsc and its files are source/<name>
         options = self.recipe.options_for(self.target.name)
         out: dict[str, object] = {"format": PACKAGING_FORMAT, "target": content_key(dataclasses.asdict(self.target))}
         out.update({f"recipe/{k}": content_key(v) for k, v in sorted(recipe.items())
@@ -134,11 +142,21 @@ class SourcePreparer:
                                src.components, fetched)
             digests.update({f"source/{n}": s for n, s in got.checksums})
             return Inputs(recipe, target, got.version, src.package, digests, series, self.context(target)), fetched
-        assert recipe.packaging is not None
+        if isinstance(src, DscSource):
+            given = dsc.fetch(src.path, src.keyring, fetched)
+            info(f"{given.source} {given.version} from {src.path}: {given.signature}")
+            digests.update({f"source/{n}": s for n, s in given.checksums})
+            return Inputs(recipe, target, given.version, given.source, digests, series, self.context(target),
+                          given.signature), fetched
+        if recipe.packaging is None:
+            assert isinstance(src, LocalSource)  # load_recipe: a pypi source has [packaging]
+            own = tree.prepare(src.path, src.orig, fetched)
+            digests.update(tree.digests(own))
+            return Inputs(recipe, target, own.version, own.source, digests, series, self.context(target)), fetched
+        assert isinstance(src, PypiSource | LocalSource) and src.version is not None  # load_recipe: required
         if isinstance(src, PypiSource):
             blob = pypi.fetch(self.cache, src.name, src.version, src.sha256)
         else:
-            assert isinstance(src, LocalSource)
             blob = local.fetch(self.cache, src.path, recipe.packaging.source_name, src.version, work)
         orig = fetched / f"{recipe.packaging.source_name}_{src.version}.orig.tar.gz"
         shutil.copyfile(blob, orig)
@@ -152,15 +170,20 @@ class SourcePreparer:
         recipe, target = inputs.recipe, inputs.target
         work.mkdir(parents=True, exist_ok=True)
         tree = work / "tree"
-        if isinstance(recipe.source, DebianSource):
-            dsc = next(fetched.glob("*.dsc"))
-            run(["dpkg-source", "--no-check", "-x", str(dsc), str(tree)], cwd=work)
+        if isinstance(recipe.source, DebianSource | DscSource):
+            given = next(fetched.glob("*.dsc"))
+            run(["dpkg-source", "--no-check", "-x", str(given), str(tree)], cwd=work)
             for f in fetched.iterdir():
                 if "orig" in f.name and not (work / f.name).exists():
                     shutil.copyfile(f, work / f.name)
-            changes = [f"Rebuild of {recipe.source.suite}'s {inputs.base_version} for {target.name} by Kronos."]
+            where = recipe.source.suite if isinstance(recipe.source, DebianSource) else given.name
+            changes = [f"Rebuild of {where}'s {inputs.base_version} for {target.name} by Kronos."]
+        elif recipe.packaging is None:  # a tree with its own debian/, built as it is
+            shutil.copytree(fetched / "tree", tree, symlinks=True)
+            for f in fetched.glob("*.orig.tar.*"):
+                shutil.copyfile(f, work / f.name)
+            changes = [f"Build of the local tree's {inputs.base_version} for {target.name} by Kronos."]
         else:
-            assert recipe.packaging is not None
             orig = next(fetched.glob("*.orig.tar.gz"))
             shutil.copyfile(orig, work / orig.name)
             tree.mkdir()
@@ -179,8 +202,9 @@ class SourcePreparer:
         patches.apply(tree, inputs.patches, recipe.name, target.name)
         for p in inputs.patches:
             changes.append(f"Apply {p.layer}/{p.path.name}.")
-        changelog.add_entry(tree, inputs.source_name, entry.version, target.distribution, changes,
-                            self.settings.maintainer, entry.timestamp)
+        if not entry.kept:  # --keep-version: exactly the version the tree or .dsc has, no entry
+            changelog.add_entry(tree, inputs.source_name, entry.version, target.distribution, changes,
+                                self.settings.maintainer, entry.timestamp)
         fmt = (tree / "debian" / "source" / "format")
         options = ["--auto-commit"] if fmt.exists() and "quilt" in fmt.read_text() else []
         run(["dpkg-source", *options, "-b", "tree"], cwd=work,
@@ -191,20 +215,41 @@ class SourcePreparer:
         return found[0]
 
 
-def choose_version(inputs: Inputs, key: str, ledger: Ledger) -> tuple[Entry, bool]:
-    """The ledger entry for key (existing: True), or a new one with the next local revision."""
+def choose_version(inputs: Inputs, key: str, ledger: Ledger, keep: bool = False) -> tuple[Entry, bool]:
+    """The ledger entry for key (existing: True), or a new one with the next local revision (keep:
+    the source's own version, n 0, for a one-off local test)."""
     found = ledger.find(key)
     if found is not None:
         return found, True
+    now = int(clock.now().timestamp())
+    recipe, target = inputs.recipe, inputs.target
+    if keep:
+        if not recipe.own_debian:
+            raise BuildError(f"{recipe.name}: --keep-version needs a source with its own debian/changelog"
+                             " (an archive source, a .dsc or a tree without [packaging])")
+        taken = next((e for e in ledger.entries if e.version == inputs.base_version and not e.kept), None)
+        if taken is not None:
+            raise BuildError(f"{recipe.name} ({target.name}): version {inputs.base_version} already names"
+                             " another kronos build in the ledger; build without --keep-version")
+        return Entry(key, inputs.base_version, inputs.base_version, 0, now), False
     n = ledger.next_n(inputs.base_version)
-    source = inputs.recipe.source
-    if isinstance(source, DebianSource) and versions.from_own_suite(source.archive, source.suite, inputs.target):
-        version = versions.own_rebuild(inputs.base_version, inputs.target, n)
-    elif isinstance(source, DebianSource):
-        version = versions.rebuilt(inputs.base_version, inputs.target, n)
+    source = recipe.source
+    if isinstance(source, DebianSource) and versions.from_own_suite(source.archive, source.suite, target):
+        version = versions.own_rebuild(inputs.base_version, target, n)
+    elif recipe.own_debian:  # an archive source from another suite, a .dsc or a tree: a backport
+        version = versions.rebuilt(inputs.base_version, target, n)
     else:
-        version = versions.authored(inputs.base_version, inputs.target, n)
-    return Entry(key, version, inputs.base_version, n, int(clock.now().timestamp())), False
+        version = versions.authored(inputs.base_version, target, n)
+    return Entry(key, version, inputs.base_version, n, now), False
+
+
+def version_note(inputs: Inputs, entry: Entry) -> str | None:
+    """What the build says of its version when the source comes from a contributor (tree or .dsc)."""
+    if isinstance(inputs.recipe.source, DebianSource) or not inputs.recipe.own_debian or entry.kept:
+        return None
+    return (f"{inputs.recipe.name}: {inputs.base_version} is built as {entry.version} (the version plus"
+            f" {inputs.target.name}'s local revision, so no two builds share a version; --keep-version keeps it"
+            " as it is)")
 
 
 def dsc_files(dsc_path: Path) -> list[Path]:

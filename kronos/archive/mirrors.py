@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from debian.deb822 import Deb822
@@ -17,8 +18,8 @@ DEBOOTSTRAP = Path("/usr/share/debootstrap")
 UBUNTU_FAMILY_SCRIPT = "gutsy"
 
 
-def from_apt_sources(keyring: Path, sources_dir: Path = APT_SOURCES) -> str | None:
-    """The first deb822 source on this machine signed by `keyring` (not a -security suite)."""
+def _signed_by(keyring: Path, sources_dir: Path) -> Iterator[tuple[list[str], list[str]]]:
+    """(suites, URIs) of each deb822 `deb` source on this machine signed by `keyring`, in file order."""
     for path in sorted(sources_dir.glob("*.sources")):
         with path.open() as f:
             for stanza in Deb822.iter_paragraphs(f):
@@ -26,28 +27,25 @@ def from_apt_sources(keyring: Path, sources_dir: Path = APT_SOURCES) -> str | No
                     continue
                 if Path(stanza.get("Signed-By", "").strip()).name != keyring.name:
                     continue
-                suites = stanza.get("Suites", "").split()
-                if suites and all(s.endswith("-security") for s in suites):
-                    continue
-                uris = stanza.get("URIs", "").split()
-                if uris:
-                    return str(uris[0]).rstrip("/")
+                yield stanza.get("Suites", "").split(), stanza.get("URIs", "").split()
+
+
+def from_apt_sources(keyring: Path, sources_dir: Path = APT_SOURCES) -> str | None:
+    """The first deb822 source on this machine signed by `keyring` (not a -security suite)."""
+    for suites, uris in _signed_by(keyring, sources_dir):
+        if suites and all(s.endswith("-security") for s in suites):
+            continue
+        if uris:
+            return str(uris[0]).rstrip("/")
     return None
 
 
 def suite_from_apt_sources(keyring: Path, suite: str, sources_dir: Path | None = None) -> str | None:
     """The URI of the first deb822 source on this machine signed by `keyring` that lists `suite` (Debian's
     security suite lives on a mirror of its own)."""
-    for path in sorted((sources_dir or APT_SOURCES).glob("*.sources")):
-        with path.open() as f:
-            for stanza in Deb822.iter_paragraphs(f):
-                if "deb" not in stanza.get("Types", "").split():
-                    continue
-                if Path(stanza.get("Signed-By", "").strip()).name != keyring.name:
-                    continue
-                uris = stanza.get("URIs", "").split()
-                if uris and suite in stanza.get("Suites", "").split():
-                    return str(uris[0]).rstrip("/")
+    for suites, uris in _signed_by(keyring, sources_dir or APT_SOURCES):
+        if uris and suite in suites:
+            return str(uris[0]).rstrip("/")
     return None
 
 

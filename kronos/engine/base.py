@@ -77,6 +77,11 @@ class Engine(abc.ABC):
     def remove_image(self, ref: str) -> None:
         """Remove image ref (no error if missing)."""
 
+    def shell(self, image: str, user: str, workdir: str) -> int:
+        """An interactive shell (bash) in a throwaway container of image, with the caller's stdin,
+        stdout and stderr; its exit code. Engines that cannot say so."""
+        raise KronosError(f"the {self.name or 'current'} engine cannot open an interactive shell")
+
     @abc.abstractmethod
     def _create(self, spec: ContainerSpec) -> EngineContainer:
         """Create (not start) a container."""

@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import io
 import os
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ import requests.exceptions
 import urllib3.exceptions
 
 from ..errors import EngineError, StorageError, os_error_line
+from ..run import interactive
 from .base import ContainerSpec, Engine, EngineContainer
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -155,6 +157,13 @@ class DockerEngine(Engine):
                 self.client.images.remove(ref, force=True)
             except docker.errors.ImageNotFound:
                 pass
+
+    def shell_argv(self, image: str, user: str, workdir: str, tty: bool) -> list[str]:
+        """The docker CLI command of shell() (the SDK has no interactive attach that passes a tty)."""
+        return ["docker", "run", "--rm", "-i", *(["-t"] if tty else []), "-u", user, "-w", workdir, image, "bash"]
+
+    def shell(self, image: str, user: str, workdir: str) -> int:
+        return interactive(self.shell_argv(image, user, workdir, sys.stdin.isatty()))
 
     def _create(self, spec: ContainerSpec) -> EngineContainer:
         privileges: dict[str, Any] = {}

@@ -1,6 +1,7 @@
 """Where a recipe's binaries and build relations come from before (and after) it is built.
 
-- Build relations: the `.dsc` of a Debian source (fetched alone through the signed chain), or the
+- Build relations: the `.dsc` of a Debian source (fetched alone through the signed chain) or of a
+  given .dsc (`--dsc`), the own `debian/control` of a local tree without [packaging], or the
   `debian/control` rendered from the recipe's templates (into a scratch directory, with the
   upstream version as `version`). When the target's patch series changes a Debian source's
   debian/control (a build dependency, a new binary package), the source is fetched whole, unpacked
@@ -36,9 +37,10 @@ from ..config import Settings, Target
 from ..errors import VerifyError
 from ..keys import content_key
 from ..packaging import patches, templates
-from ..recipe import DebianSource, Recipe
+from ..recipe import DebianSource, DscSource, LocalSource, PypiSource, Recipe
 from ..run import run
-from ..sources import debian
+from ..sources import debian, tree
+from ..sources import dsc as given_dsc
 from .graph import Graph, SourceMeta, derive
 from .relations import BUILD_FIELDS, Binary
 
@@ -70,6 +72,10 @@ class MetadataReader:
             series = patches.series(self.settings.patches_dir, recipe.name, family, target.name)
             if any(CONTROL in patches.touched(p) for p in series):
                 doc = self._patched(recipe, recipe.source, target, series, doc)
+        elif isinstance(recipe.source, DscSource):
+            doc = self._given(recipe.source, target)
+        elif isinstance(recipe.source, LocalSource) and recipe.packaging is None:
+            doc = self._own_tree(recipe, recipe.source, target)
         else:
             doc = self._authored(recipe, target)
         binaries = [Binary(**b) for b in doc["binaries"]]
@@ -193,9 +199,63 @@ class MetadataReader:
 
         return self._cached(key, derive)
 
+    def _given(self, src: DscSource, target: Target) -> dict[str, Any]:
+        """A .dsc handed over: its build relations and Package-List (Binary when it has none)."""
+        dsc = given_dsc.read(src.path)
+        version = str(dsc["Version"])
+        listed = [(p["package"], next((w[5:].replace(",", " ") for w in p.get("_other", "").split()
+                                       if w.startswith("arch=")), "any"))
+                  for p in dsc.get("Package-List", []) if p.get("package-type", "deb") == "deb"]
+        if not listed:
+            listed = [(b.strip(), str(dsc.get("Architecture", "any")))
+                      for b in str(dsc.get("Binary", "")).split(",") if b.strip()]
+        stanzas = [Deb822({"Package": name, "Architecture": arch}) for name, arch in listed]
+        fields = {f: str(dsc[f]) for f in BUILD_FIELDS if dsc.get(f)}
+        return self._from_control(str(dsc["Source"]), version, fields, stanzas, target, sha256_file(src.path))
+
+    def _own_tree(self, recipe: Recipe, src: LocalSource, target: Target) -> dict[str, Any]:
+        """A tree with its own debian/: its debian/control and the version of its debian/changelog."""
+        with scratch(self.settings.cache_dir, f"graph-{recipe.name}-") as work:
+            tree.unpack(src.path, work / "tree")
+            source, version = tree.read_changelog(work / "tree", src.path)
+            paragraphs = tree.control(work / "tree")
+            digest = content_key([sha256_file(work / "tree" / CONTROL), source, version])
+        fields = {f: _literal(str(paragraphs[0][f])) for f in BUILD_FIELDS if paragraphs[0].get(f)}
+        return self._from_control(source, version, fields, paragraphs[1:], target, digest)
+
+    def _from_control(self, source: str, version: str, fields: dict[str, str], stanzas: list[Deb822],
+                      target: Target, digest: str) -> dict[str, Any]:
+        """The doc of a source from its binary stanzas: each binary's relations from the target's
+        Packages (the highest version) when it has it, else the stanza's literal ones."""
+        releases = self._target_releases(target)
+        key = {"own": digest, "fields": fields, "target": [target.name, self._index_ids(releases, target.components)],
+               "arch": self.settings.architecture}
+
+        def derive() -> dict[str, Any]:
+            binaries = self._binaries(releases, target, stanzas, version)
+            return {"source": source, "version": version, "fields": fields, "binaries": binaries}
+
+        return self._cached(key, derive)
+
+    def _binaries(self, releases: list[SignedRelease], target: Target, stanzas: list[Deb822],
+                  version: str) -> list[dict[str, Any]]:
+        """Each binary of debian/control: its relations from the target's Packages (the highest version)
+        when the target has it, else the stanza's literal ones."""
+        binaries = []
+        for stanza in stanzas:
+            arch = str(stanza.get("Architecture", "any"))
+            found = self._stanzas(releases, target.components, str(stanza["Package"]))
+            if found:
+                best = max(found, key=lambda s: Version(s["Version"]))
+                binaries.append(vars(_binary(best, version, arch, f"{best['Version']} in the archive's Packages")))
+            else:
+                binaries.append(vars(_binary(stanza, version, arch, "debian/control (substvars unknown)")))
+        return binaries
+
     def _authored(self, recipe: Recipe, target: Target) -> dict[str, Any]:
-        assert recipe.packaging is not None and not isinstance(recipe.source, DebianSource)
+        assert recipe.packaging is not None and isinstance(recipe.source, LocalSource | PypiSource)
         version = recipe.source.version
+        assert version is not None  # load_recipe: required with [packaging]
         releases = self._target_releases(target)
         key = {"templates": {p.relative_to(recipe.packaging.templates).as_posix(): sha256_file(p)
                              for p in sorted(recipe.packaging.templates.rglob("*")) if p.is_file()},
@@ -216,15 +276,7 @@ class MetadataReader:
             with (work / "debian" / "control").open() as f:
                 paragraphs = list(Deb822.iter_paragraphs(f))
         source, stanzas = paragraphs[0], paragraphs[1:]
-        binaries = []
-        for stanza in stanzas:
-            arch = str(stanza.get("Architecture", "any"))
-            found = self._stanzas(releases, target.components, str(stanza["Package"]))
-            if found:
-                best = max(found, key=lambda s: Version(s["Version"]))
-                binaries.append(vars(_binary(best, version, arch, f"{best['Version']} in the archive's Packages")))
-            else:
-                binaries.append(vars(_binary(stanza, version, arch, "debian/control (substvars unknown)")))
+        binaries = self._binaries(releases, target, stanzas, version)
         fields = {f: _literal(str(source[f])) for f in BUILD_FIELDS if source.get(f)}
         return {"source": recipe.packaging.source_name, "version": version, "fields": fields, "binaries": binaries}
 

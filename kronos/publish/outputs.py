@@ -37,7 +37,8 @@ def uploads(settings: Settings, targets: list[str], seen: Mapping[str, list[int]
                 raise KronosError(f"build output {missing[0]} is missing (listed in {record}); rebuild it")
             debs = tuple(f for f in files if f.suffix in (".deb", ".udeb"))
             dscs = [f for f in files if f.suffix == ".dsc"]
-            ups.append(Upload(str(data["source"]), debs, dscs[0] if dscs else None))
+            ups.append(Upload(str(data["source"]), debs, dscs[0] if dscs else None,
+                              data.get("kept-version") is True))
         out[name] = ups
     return out, stamps
 

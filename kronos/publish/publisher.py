@@ -30,6 +30,7 @@ class Upload:
     source: str
     debs: tuple[Path, ...]
     dsc: Path | None
+    kept_version: bool = False  # built with --keep-version: the source's own version, no local revision
 
 
 @dataclass
@@ -73,6 +74,12 @@ class Publisher:
             rel = f"{directory}/{path.name}"
             d = self._read[path][0] if path in self._read else indices.digest_file(path)
             if history.get(rel, d.sha256) != d.sha256:
+                if up.kept_version:
+                    raise PublishError(
+                        f"{up.source}: the repository already serves {rel} with other content; this build"
+                        f" kept the source's own version (--keep-version): rebuild without --keep-version"
+                        f" to publish it under a local revision (nothing was published; from {path})"
+                    )
                 raise PublishError(
                     f"pool file {rel} already exists with other content: a version must never name two"
                     f" builds (from {path})"

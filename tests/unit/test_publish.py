@@ -169,6 +169,17 @@ def test_pool_name_never_changes_content(tmp_path: Path, gnupg: tuple[Path, str]
     assert snapshot(repo.path) == before
 
 
+def test_kept_version_with_other_bytes_is_refused_by_name(tmp_path: Path, gnupg: tuple[Path, str]) -> None:
+    repo, pub = publisher(tmp_path, gnupg)
+    pub.publish({"sid": [Upload("alpha", (make_deb(tmp_path, "alpha", "1.0", b"one"),), None)]})
+    before = snapshot(repo.path)
+    other = make_deb(tmp_path / "o", "alpha", "1.0", b"another content")
+    with pytest.raises(PublishError, match=r"^alpha: the repository already serves pool/main/a/alpha/alpha_1.0_all.deb"
+                                           r" with other content; this build kept .*--keep-version.*nothing was"):
+        pub.publish({"sid": [Upload("alpha", (other,), None, kept_version=True)]})
+    assert snapshot(repo.path) == before
+
+
 def test_retention_removal_and_grace(tmp_path: Path, gnupg: tuple[Path, str]) -> None:
     cfg = tmp_path / "r.toml"
     cfg.write_text((ROOT / "repo" / "repository.toml").read_text().replace("keep_versions = 3", "keep_versions = 2"))
