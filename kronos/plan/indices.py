@@ -27,6 +27,7 @@ from .rules import Model
 from .solver import Repo
 
 TARGET_PRIORITY = 100
+MODEL_FORMAT = 2  # bump when model.model_packages writes something else for the same inputs
 FROM_PRIORITY = 50  # the first --from suite; each later one 1 less
 OURS = "recipes"  # the repo of the recipes' binaries
 
@@ -136,8 +137,9 @@ class PlanIndices:
         return found
 
     def modelled(self, index: Index) -> Path:
-        key = content_key([index.sha256, [i.sha256 for s in self.own for i in s.packages],
-                           [p.pattern for p in self.model.drop], self.model.unversion_sections])
+        key = content_key([MODEL_FORMAT, index.sha256, [i.sha256 for s in self.own for i in s.packages],
+                           [p.pattern for p in self.model.drop], self.model.unversion_sections,
+                           self.model.compiler_sources])
         out = self.cache_root / "plan" / f"{key}.Packages"
         if not out.exists():
             with step(f"modelling {index.path.name[:12]}… as rebuilt on {self.target.name}"):

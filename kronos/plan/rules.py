@@ -23,6 +23,9 @@ class Model:
 
     drop: tuple[re.Pattern[str], ...]  # relation names a rebuild regenerates (ABI virtuals, the compiler)
     unversion_sections: tuple[str, ...]  # a versioned relation on a target package of these sections loses its version
+    # a dropped relation becomes the package providing it in the same suite, unless that package is built by
+    # one of these sources (the compiler: its packages provide the stdlib's ABI names and ocaml-<version>)
+    compiler_sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,8 @@ def load_rules(root: Path) -> PlanRules:
         s.done()
     per_source.done()
     m = plan.sub("model")
-    model = Model(tuple(_pattern(m, "drop", p) for p in m.strings("drop")), m.strings("unversion_sections"))
+    model = Model(tuple(_pattern(m, "drop", p) for p in m.strings("drop")), m.strings("unversion_sections"),
+                  m.strings("compiler_sources"))
     m.done()
     rewrites = []
     for t in _list(plan, "rewrites"):
