@@ -28,6 +28,7 @@ def collect(b: Booted) -> None:
 def smoke(settings: Settings, target: str, port: int | None = None, keep: bool = False,
           timeouts: vm.Timeouts | None = None, refresh: bool = False) -> Path:
     """Boot, check, tear down; returns the run directory. A failed check is one SmokeError line."""
+    settings.target(target)  # an unknown target is one line before a run directory is made
     if port is not None:
         vm.check_port(port)
     run_dir = new_run_dir(settings, target)

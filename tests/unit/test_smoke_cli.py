@@ -68,3 +68,10 @@ def test_qemu_missing_is_said_before_anything_is_made(tmp_path: Path) -> None:
     line = _one_line(_kronos(tmp_path / "project", repo, path=str(tmp_path / "empty")))
     assert line == "kronos: error: qemu-system-x86_64 not found; install qemu-system-x86 (make host does)"
     assert not (tmp_path / "project/.cache/kronos/smoke").exists()
+
+
+def test_unknown_target_makes_no_run_directory(tmp_path: Path) -> None:
+    settings(tmp_path / "project")
+    line = _one_line(_kronos(tmp_path / "project", tmp_path / "repo", "--target", "nosuch"))
+    assert line.startswith("kronos: error: unknown target 'nosuch'"), line
+    assert not (tmp_path / "project/out/smoke/nosuch").exists()
