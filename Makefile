@@ -61,9 +61,21 @@ KRONOS_SMOKE_REPO ?= $(CURDIR)/repo/public
 vm: host venv
 	KRONOS_SMOKE_REPO=$(KRONOS_SMOKE_REPO) $(BIN)/pytest tests/vm -q -m vm $(PYTEST_ARGS)
 
-# every tier: the vm tier boots what the session itself built and published
+# every tier: the vm tier boots what the session itself built and published. Each test has its own
+# limit (pytest-timeout, pyproject.toml); TEST_BUDGET bounds the whole run so that pytest is
+# interrupted (SIGINT: it still prints which tests failed and why) before CI's own limit ends it silently.
+TEST_BUDGET ?= 75m
+# a cold run leaves about 10 GiB (images, outputs, downloads) and needs more while xen builds
+TEST_MIN_FREE_GB ?= 20
 test: engine venv lint
-	$(BIN)/pytest tests/unit tests/integration tests/vm -m "not live" $(PYTEST_ARGS)
+	@echo "host: $$(nproc) cores, $$(free -g | awk '/^Mem:/{print $$2}') GiB of memory"
+	@for d in . /tmp "$$(docker info -f '{{.DockerRootDir}}')"; do \
+	  free=$$(df -BG --output=avail "$$d" | tail -1 | tr -dc 0-9); echo "free disk at $$d: $$free GiB"; \
+	  if [ "$$free" -lt $(TEST_MIN_FREE_GB) ]; then \
+	    echo "make test: only $$free GiB free at $$d; the tests need $(TEST_MIN_FREE_GB) (TEST_MIN_FREE_GB)." \
+	      "Old images go with '$(BIN)/kronos clean --images' or 'docker image prune'" >&2; exit 1; fi; done
+	$(BIN)/kronos targets --check
+	timeout -s INT -k 120 $(TEST_BUDGET) $(BIN)/pytest tests/unit tests/integration tests/vm -m "not live" $(PYTEST_ARGS)
 
 clean: venv
 	$(BIN)/kronos clean

@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import BinaryIO
 
 from .errors import FetchError, StorageError, VerifyError, os_error_line
 from .log import indent, log
+from .retry import TRANSIENT_HTTP, Transient, retried
 
 CHUNK = 1 << 20
 
@@ -67,18 +69,24 @@ def link_or_copy(src: Path, dest: Path) -> None:
 
 def download(url: str, dest: Path, what: str) -> None:
     """Fetch url into dest (atomically). `what` names the thing for the error line: a refused, broken
-    or short answer is a FetchError naming url, a failed local write a StorageError naming dest."""
-    log.info("%s> %s", indent(), url)
-    try:
-        with atomic_path(dest) as tmp, tmp.open("wb") as out:
-            _receive(url, out, dest, what)
-    except OSError as e:
-        raise StorageError(f"{what}: cannot store {url} in {dest}: {os_error_line(e)}") from None
+    or short answer is a FetchError naming url (after retry.attempts() tries when the failure is one
+    the network may not repeat), a failed local write a StorageError naming dest."""
+
+    def attempt() -> None:
+        log.info("%s> %s", indent(), url)
+        try:
+            with atomic_path(dest) as tmp, tmp.open("wb") as out:
+                _receive(url, out, dest, what)
+        except OSError as e:
+            raise StorageError(f"{what}: cannot store {url} in {dest}: {os_error_line(e)}") from None
+
+    retried(attempt)
 
 
 def _receive(url: str, out: BinaryIO, dest: Path, what: str) -> None:
     """url's whole body into out; an answer shorter than its Content-Length is refused."""
     failed = f"{what}: cannot download {url}"
+    local = urllib.parse.urlsplit(url).scheme == "file"
     try:
         with urllib.request.urlopen(url, timeout=60) as resp:
             announced: int | None = getattr(resp, "length", None)  # Content-Length; None: chunked or file:
@@ -90,16 +98,18 @@ def _receive(url: str, out: BinaryIO, dest: Path, what: str) -> None:
                 except OSError as e:
                     raise StorageError(f"{what}: cannot write {dest}: {os_error_line(e)}") from None
     except urllib.error.HTTPError as e:
-        raise FetchError(f"{failed}: HTTP {e.code} {e.reason}") from None
+        error = Transient if e.code in TRANSIENT_HTTP else FetchError
+        raise error(f"{failed}: HTTP {e.code} {e.reason}") from None
     except http.client.IncompleteRead:
-        raise FetchError(f"{failed}: the connection closed in the middle of the answer") from None
-    except http.client.HTTPException as e:  # BadStatusLine, LineTooLong, ...
-        raise FetchError(f"{failed}: not a valid HTTP answer ({e.__class__.__name__}: {str(e).strip()!r})") from None
+        raise Transient(f"{failed}: the connection closed in the middle of the answer") from None
+    except http.client.HTTPException as e:  # BadStatusLine, LineTooLong, RemoteDisconnected, ...
+        error = Transient if isinstance(e, ConnectionError) else FetchError
+        raise error(f"{failed}: not a valid HTTP answer ({e.__class__.__name__}: {str(e).strip()!r})") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise FetchError(f"{failed}: {reason}") from None
+        raise (FetchError if local else Transient)(f"{failed}: {reason}") from None
     if announced is not None and got < announced:
-        raise FetchError(f"{failed}: the connection closed after {got} of the {announced} bytes announced")
+        raise Transient(f"{failed}: the connection closed after {got} of the {announced} bytes announced")
 
 
 class Cache:

@@ -18,7 +18,7 @@ from invoke.program import Program
 from invoke.tasks import task
 
 from . import __version__, log
-from .config import Settings, load_settings
+from .config import Settings, Target, load_settings
 from .errors import ConfigError, KronosError, os_error_line
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,17 +68,34 @@ def _pipeline(s: Settings) -> Any:
     return Pipeline(s, get_engine())
 
 
-@task
+@task(iterable=["target"], help={"check": "download and verify every suite's InRelease now (is the archive reachable?)",
+                                 "target": "with --check: a target (repeatable; default: the default targets)"})
 @handled
-def targets(c: Context) -> None:
-    """List the configured targets (archive, suites, components, version rule)."""
+def targets(c: Context, check: bool = False, target: list[str] | None = None) -> None:
+    """List the configured targets (archive, suites, components, version rule); --check: download and
+    verify each one's InRelease files now and say how long each took."""
     s = settings(c)
+    if check:
+        return _check_targets(s, [s.target(t) for t in target or s.default_targets])
     for t in s.targets.values():
         mark = "*" if t.name in s.default_targets else " "
         suites = ",".join((t.suite, *t.pockets))
         extra = f" build-deps-from={','.join(t.extra_suites)}" if t.extra_suites else ""
         print(f"{mark} {t.name:10} {t.archive:7} {suites:40} {','.join(t.components):14}"
               f" {t.version_suffix} rebuilds={t.update_tag + '0' if t.update_tag else ''}{t.rebuild_suffix}{extra}")
+
+
+def _check_targets(s: Settings, chosen: list[Target]) -> None:
+    from .archive.probe import probe
+    from .cache import Cache
+
+    failed = []
+    for p in probe(s, Cache(s.cache_dir), chosen):
+        print(p.line(), flush=True)
+        if p.problem:
+            failed.append(f"{p.target} {p.suite}")
+    if failed:
+        raise KronosError(f"{len(failed)} suite(s) could not be reached or verified: {', '.join(failed)}")
 
 
 @task

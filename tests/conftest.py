@@ -22,11 +22,11 @@ def root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+def session(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Session]:
     """Every recipe built for every target, once per test session (tests/integration/conftest.py)."""
     from tests.integration.conftest import build_session
 
-    yield from build_session(tmp_path_factory)
+    yield from build_session(tmp_path_factory, pytestconfig)
 
 
 @pytest.fixture(scope="session")

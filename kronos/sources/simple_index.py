@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import FetchError
 from ..log import indent, log
+from ..retry import TRANSIENT_HTTP, Transient, retried
 from ..run import run
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -179,6 +180,13 @@ def _fetch_page(url: str) -> tuple[bytes, str, str] | None:
             return None
         except OSError as e:
             raise Unreadable(e.strerror or str(e)) from None
+    try:
+        return retried(lambda: _fetch_http(url))
+    except FetchError as e:  # a transient failure, on every attempt
+        raise Unreadable(str(e)) from None
+
+
+def _fetch_http(url: str) -> tuple[bytes, str, str] | None:
     log.info("%s> %s", indent(), shown(url))
     request = urllib.request.Request(url, headers={"Accept": ACCEPT})
     try:
@@ -187,10 +195,14 @@ def _fetch_page(url: str) -> tuple[bytes, str, str] | None:
     except urllib.error.HTTPError as e:
         if e.code in (404, 410):
             return None
+        if e.code in TRANSIENT_HTTP:
+            raise Transient(f"HTTP {e.code} {e.reason}") from None
         raise Unreadable(f"HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
-        raise Unreadable(str(e.reason)) from None
-    except (OSError, ValueError, http.client.HTTPException) as e:
+        raise Transient(str(e.reason)) from None
+    except (OSError, http.client.IncompleteRead) as e:  # a reset or timed-out connection, a cut answer
+        raise Transient(str(e) or type(e).__name__) from None
+    except (ValueError, http.client.HTTPException) as e:
         raise Unreadable(str(e) or type(e).__name__) from None
 
 

@@ -64,7 +64,16 @@ def build_path_digest(root: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def build_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+def _show_now(config: pytest.Config, text: str) -> None:
+    """Write to the terminal at once, not only in the summary at the end (which a run cut short by CI
+    never prints)."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+
+def build_session(tmp_path_factory: pytest.TempPathFactory, config: pytest.Config) -> Iterator[Session]:
     """Build every recipe for every target once (the `session` fixture of tests/conftest.py). Warm: the
     outputs of the last successful session (under the test cache, keyed by build_path_digest) are copied
     in first, and kronos's own content keys decide what is up to date; KRONOS_TEST_COLD=1 (CI's fresh
@@ -79,7 +88,9 @@ def build_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]
     env.pop("KRONOS_TARGETS", None)
     first = kronos("build", "--jobs", "2", *(a for t in TARGETS for a in ("--target", t)), env=env)
     if first.returncode != 0:
-        pytest.fail(f"kronos build failed:\n{first.stdout[-6000:]}")
+        report = f"kronos build failed:\n{first.stdout[-6000:]}"
+        _show_now(config, f"\nThe test session's build failed; every test that needs it errors.\n{report}\n")
+        pytest.fail(report)
     shutil.rmtree(WARM_DIR, ignore_errors=True)
     shutil.copytree(out, warm, symlinks=True)
     settings = load_settings(ROOT, env={"KRONOS_OUTPUT_DIR": str(out), "KRONOS_CACHE_DIR": env["KRONOS_CACHE_DIR"]})

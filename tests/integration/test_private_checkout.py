@@ -29,6 +29,7 @@ def _env(cache: Path, root: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.timeout(900)  # two mmdebstraps of noble at most, about a minute each
 def test_ubuntu_image_from_a_private_checkout_then_moved(tmp_path: Path) -> None:
     """mmdebstrap's apt reads Ubuntu's keyring (extracted into the cache) as _apt: it must get a copy
     it can read. Then the checkout and the cache move: the image is reused, not rebuilt."""

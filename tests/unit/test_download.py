@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kronos.cache import Cache, download
-from kronos.errors import FetchError
+from kronos.errors import ConfigError, FetchError
 
 BODY = b"Origin: Kronos tests\n" * 200
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
@@ -27,32 +27,62 @@ ANSWERS = {
 }
 
 
-@contextlib.contextmanager
-def answering(answer: bytes) -> Iterator[str]:
-    """A loopback server that reads one request, sends `answer` as it is and closes."""
-    server = socket.create_server(("127.0.0.1", 0))
+class Server:
+    """A loopback server that answers every request with the next of `answers` (the last one over
+    and over), as it is, and closes; `requests` counts what it was asked."""
 
-    def serve() -> None:
-        with contextlib.suppress(OSError):
-            conn, _ = server.accept()
-            with conn:
+    def __init__(self, *answers: bytes) -> None:
+        self.answers = list(answers)
+        self.requests = 0
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}/dists/sid/InRelease"
+
+    def serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.socket.accept()
+            except OSError:
+                return
+            with conn, contextlib.suppress(OSError):
                 conn.recv(65536)
+                answer = self.answers[min(self.requests, len(self.answers) - 1)]
+                self.requests += 1
                 conn.sendall(answer)
 
-    thread = threading.Thread(target=serve, daemon=True)
+
+@contextlib.contextmanager
+def serving(*answers: bytes) -> Iterator[Server]:
+    server = Server(*answers)
+    thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}/dists/sid/InRelease"
+        yield server
     finally:
-        server.close()
+        with contextlib.suppress(OSError):
+            server.socket.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+        server.socket.close()
         thread.join(timeout=5)
 
 
+@contextlib.contextmanager
+def answering(answer: bytes) -> Iterator[str]:
+    with serving(answer) as server:
+        yield server.url
+
+
+@pytest.fixture(autouse=True)
+def two_quick_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KRONOS_DOWNLOAD_ATTEMPTS", "2")
+    monkeypatch.setattr("kronos.retry.FIRST_DELAY", 0.0)
+
+
+# what the error line says; all but a garbage answer are worth another attempt (two, in these tests)
 SAYS = {
-    "short": f"the connection closed after {len(BODY) // 2} of the {len(BODY)} bytes announced",
-    "chunked": "the connection closed in the middle of the answer",
+    "short": f"the connection closed after {len(BODY) // 2} of the {len(BODY)} bytes announced (2 attempts)",
+    "chunked": "the connection closed in the middle of the answer (2 attempts)",
     "garbage": "not a valid HTTP answer (BadStatusLine: 'SSH-2.0-OpenSSH_9.2')",
-    "nothing": "not a valid HTTP answer (RemoteDisconnected: 'Remote end closed connection without response')",
+    "nothing": "not a valid HTTP answer (RemoteDisconnected: 'Remote end closed connection without response')"
+               " (2 attempts)",
 }
 
 
@@ -82,3 +112,45 @@ def test_whole_answer_is_stored(tmp_path: Path) -> None:
     with answering(answer) as url:
         path = cache.fetch(url, hashlib.sha256(BODY).hexdigest(), len(BODY), "x")
     assert path.read_bytes() == BODY
+
+
+WHOLE = HEAD + f"Content-Length: {len(BODY)}\r\n\r\n".encode() + BODY
+UNAVAILABLE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+
+
+@pytest.mark.parametrize("first", ["short", "chunked", "nothing", "503"])
+def test_a_transient_failure_is_asked_again(tmp_path: Path, first: str) -> None:
+    """A mirror that fails once (cut answer, reset connection, 503) and then answers: the file is
+    stored whole, in two requests."""
+    with serving(UNAVAILABLE if first == "503" else ANSWERS[first], WHOLE) as server:
+        path = Cache(tmp_path / "cache").fetch(server.url, hashlib.sha256(BODY).hexdigest(), len(BODY), "x")
+    assert path.read_bytes() == BODY
+    assert server.requests == 2
+
+
+@pytest.mark.parametrize(("answer", "says"), [(NOT_FOUND, "HTTP 404 Not Found"),
+                                              (ANSWERS["garbage"], SAYS["garbage"])], ids=["404", "garbage"])
+def test_a_definite_answer_is_not_asked_again(tmp_path: Path, answer: bytes, says: str) -> None:
+    with serving(answer, WHOLE) as server, pytest.raises(FetchError) as e:
+        download(server.url, tmp_path / "InRelease", "sid InRelease")
+    assert str(e.value) == f"sid InRelease: cannot download {server.url}: {says}"
+    assert server.requests == 1
+
+
+def test_a_refused_connection_is_tried_as_often_as_configured(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KRONOS_DOWNLOAD_ATTEMPTS", "3")
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        port = s.getsockname()[1]  # closed when the block ends: nothing listens there
+    url = f"http://127.0.0.1:{port}/x"
+    with pytest.raises(FetchError) as e:
+        download(url, tmp_path / "x", "x")
+    assert str(e.value) == f"x: cannot download {url}: [Errno 111] Connection refused (3 attempts)"
+
+
+@pytest.mark.parametrize("value", ["0", "many", "-1"])
+def test_attempts_setting_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("KRONOS_DOWNLOAD_ATTEMPTS", value)
+    with pytest.raises(ConfigError, match="KRONOS_DOWNLOAD_ATTEMPTS"):
+        download("http://127.0.0.1:9/x", tmp_path / "x", "x")
