@@ -4,6 +4,7 @@ rules as a build; the answer is a line per suite with how long it took."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 from ..cache import Cache
 from ..config import Settings, Target
 from ..errors import KronosError
+from ..retry import attempts
 from .access import Archives
-from .release import fetch_release
 
 
 @dataclass(frozen=True)
@@ -34,17 +35,18 @@ def suites(target: Target) -> tuple[str, ...]:
 
 
 def probe(settings: Settings, cache: Cache, targets: Iterable[Target]) -> Iterable[Probe]:
-    """One Probe per suite of each target, as each finishes (a slow mirror shows as it happens)."""
-    archives = Archives(settings, cache)
+    """One Probe per suite of each target, as each finishes (a slow mirror shows as it happens).
+    index_max_age 0, as `build --refresh`: every InRelease is downloaded now."""
+    attempts()  # a bad KRONOS_DOWNLOAD_ATTEMPTS is one error, not one per suite
+    archives = Archives(dataclasses.replace(settings, index_max_age=0), cache)
     for target in targets:
-        archive = settings.archives[target.archive]
+        archive = settings.archive_of(target)
         for suite in suites(target):
             started = time.monotonic()
             mirror, date, problem = "?", "", ""
             try:
                 mirror = archives.mirror(archive, suite)
-                release = fetch_release(cache, mirror, suite, archives.keyrings(archive), archive.snapshot, 0)
-                date = str(release.release["Date"])
+                date = str(archives.release(archive, suite).release["Date"])
             except KronosError as e:
                 problem = str(e)
             yield Probe(target.name, suite, mirror, time.monotonic() - started, date, problem)

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..cache import atomic_path
+from ..errors import FetchError
 from ..keys import content_key
 from ..log import indent, log
+from ..retry import TRANSIENT_HTTP, Transient, retried
 from .indices import SourceEntry
 
 TIMEOUT = 30
@@ -26,6 +28,7 @@ PARALLEL = 8
 class Reach:
     ok: bool
     missing: str = ""  # the first file that cannot be fetched, and why
+    definite: bool = True  # the mirror answered (False: the network failed on every attempt)
 
 
 def _files(entry: SourceEntry) -> list[str]:
@@ -34,26 +37,38 @@ def _files(entry: SourceEntry) -> list[str]:
 
 
 def _head(url: str) -> str:
-    """"" when url answers, else why not."""
+    """"" when url answers, else the mirror's answer (a 404); a failure of the network on the way
+    (reset, timeout, 5xx) is asked again as downloads are (kronos.retry), then raised as FetchError."""
     if url.startswith("file://"):
         return "" if Path(url.removeprefix("file://")).is_file() else "no such file"
-    log.info("%s? %s", indent(), url)
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=TIMEOUT):
-            return ""
-    except urllib.error.HTTPError as e:
-        return f"HTTP {e.code} {e.reason}"
-    except (urllib.error.URLError, OSError) as e:
-        return str(getattr(e, "reason", e))
+
+    def attempt() -> str:
+        log.info("%s? %s", indent(), url)
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=TIMEOUT):
+                return ""
+        except urllib.error.HTTPError as e:
+            if e.code in TRANSIENT_HTTP:
+                raise Transient(f"HTTP {e.code} {e.reason}") from None
+            return f"HTTP {e.code} {e.reason}"
+        except (urllib.error.URLError, OSError) as e:
+            raise Transient(str(getattr(e, "reason", e))) from None
+
+    return retried(attempt)
 
 
 def check(entry: SourceEntry) -> Reach:
+    """The mirror's verdict on entry's files; `definite` is False when the network, not the mirror,
+    kept one from being asked (that verdict is not cached)."""
     directory = str(entry.stanza.get("Directory", ""))
     files = _files(entry)
     if not files:
         return Reach(False, "the Sources entry lists no files")
     for name in sorted(files, key=lambda n: not n.endswith(".dsc")):  # the .dsc first
-        why = _head(f"{entry.mirror}/{directory}/{name}")
+        try:
+            why = _head(f"{entry.mirror}/{directory}/{name}")
+        except FetchError as e:
+            return Reach(False, f"{name}: {e}", definite=False)
         if why:
             return Reach(False, f"{name}: {why}")
     return Reach(True)
@@ -68,8 +83,9 @@ def reachable(cache_root: Path, entries: list[SourceEntry]) -> list[Reach]:
             doc = json.loads(path.read_text())
             return Reach(bool(doc["ok"]), str(doc["missing"]))
         found = check(entry)
-        with atomic_path(path, sync=False) as tmp:
-            tmp.write_text(json.dumps({"ok": found.ok, "missing": found.missing}))
+        if found.definite:
+            with atomic_path(path, sync=False) as tmp:
+                tmp.write_text(json.dumps({"ok": found.ok, "missing": found.missing}))
         return found
 
     with ThreadPoolExecutor(PARALLEL) as pool:

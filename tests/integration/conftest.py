@@ -3,6 +3,7 @@ loopback archive of the bad-input and error tests."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -67,8 +68,8 @@ def build_path_digest(root: Path) -> str:
 def _show_now(config: pytest.Config, text: str) -> None:
     """Write to the terminal at once, not only in the summary at the end (which a run cut short by CI
     never prints)."""
-    capture = config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():
+    capture = config.pluginmanager.getplugin("capturemanager")  # None under -p no:capture
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
         sys.stderr.write(text)
         sys.stderr.flush()
 
