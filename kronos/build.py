@@ -45,6 +45,10 @@ class BuildJob:
     version: str
     local_debs: tuple[Path, ...]  # the siblings' packages this one may install (sibling_repo)
     log: Path
+    # the content keys of the builds that made local_debs: a build is a function of its key, so the
+    # deps layer follows them, not the debs' bytes (which differ between two builds of one key, and
+    # would make every dependent's layer again after a rebuild). None: key the layer on the bytes.
+    local_key: str | None = None
 
 
 @contextlib.contextmanager
@@ -94,7 +98,7 @@ class Builder:
             "fields": {k: dsc.get(k, "") for k in DEP_FIELDS},
             "profiles": self._env(job)["KRONOS_PROFILES"],
             "extra": self._extra_sources(job.target),
-            "local": sorted((d.name, sha256_file(d)) for d in job.local_debs),
+            "local": job.local_key or sorted((d.name, sha256_file(d)) for d in job.local_debs),
             "script": sha256_file(self.settings.containers_dir / "install-build-deps.sh"),
         })
 
@@ -102,7 +106,7 @@ class Builder:
         """The build-deps layer for job: reused when its key is known, else made and committed."""
         key = self.deps_key(job)[:16]
         ref = f"{DEPS_REPOSITORY}-{job.target.name}:{key}"
-        with _LAYERS.hold(ref):
+        with _LAYERS.hold(ref, across=self.settings.cache_dir / "locks"):
             return self._deps_image(job, work, key, ref)
 
     def _deps_image(self, job: BuildJob, work: Path, key: str, ref: str) -> str:

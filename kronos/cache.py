@@ -126,9 +126,16 @@ class Cache:
         path = self.blob(sha256)
         if path.exists():
             return path
-        tmp = path.with_name(f".{sha256}.part")
-        download(url, tmp, what)
+        # a name of this call's own: jobs and other kronos processes may fetch the same file at once
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{sha256}.", suffix=".part")
+        except OSError as e:
+            raise StorageError(f"{what}: cannot store {url} in {path.parent}: {os_error_line(e)}") from None
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            download(url, tmp, what)
             actual_size = tmp.stat().st_size
             if size is not None and actual_size != size:
                 raise VerifyError(f"{what}: size mismatch for {url}: expected {size}, got {actual_size}")

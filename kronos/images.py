@@ -59,6 +59,9 @@ def mmdebstrap_argv(settings: Settings, archives: Archives, target: Target, out:
         f"--components={','.join(target.components)}",
     ]
     argv += [f"--aptopt={opt}" for opt in apt_options(archive.snapshot)]
+    # a build container is thrown away or committed whole, never half-written: dpkg need not fsync
+    # each file (mmdebstrap keeps the option in the image, so every build-deps phase takes it too)
+    argv.append("--dpkgopt=force-unsafe-io")
     argv += [f"--keyring={k}" for k in keyrings]
     argv.append(f"--include={','.join(('fakeroot', *target.include))}")
     argv += [
@@ -93,7 +96,7 @@ def _scratch(settings: Settings) -> Iterator[Path]:
 def ensure(settings: Settings, engine: Engine, archives: Archives, target: Target,
            refresh: bool = False) -> Image:
     """The target's base image: reused when its key is known to the engine, else built."""
-    with _ENSURING.hold(target.name):
+    with _ENSURING.hold(f"image:{target.name}", across=settings.cache_dir / "locks"):
         return _ensure(settings, engine, archives, target, refresh)
 
 

@@ -29,6 +29,7 @@ class SourceMeta:
     binaries: tuple[Binary, ...]
     profiles: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
+    size: int = 0  # the source package's bytes, from the signed index (0: unknown), for scheduling
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Graph:
     target: str
     nodes: list[str]
     edges: list[Edge] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)  # each recipe's source size (SourceMeta.size)
 
     def out(self, name: str) -> list[Edge]:
         return [e for e in self.edges if e.frm == name]
@@ -129,7 +131,7 @@ class Graph:
 def derive(target: str, arch: str, metas: Mapping[str, SourceMeta]) -> Graph:
     """The graph of one target's recipes from their metadata (relations.py's rule) and `after`."""
     siblings = {name: tuple(b for b in m.binaries if relations.builds_on(b, arch)) for name, m in metas.items()}
-    graph = Graph(target, sorted(metas))
+    graph = Graph(target, sorted(metas), sizes={name: m.size for name, m in metas.items()})
     for name in graph.nodes:
         meta = metas[name]
         built: set[str] = set()

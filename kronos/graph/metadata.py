@@ -83,7 +83,7 @@ class MetadataReader:
         binaries = [built.get(b.package, b) for b in binaries]
         binaries += [b for name, b in sorted(built.items()) if name not in {x.package for x in binaries}]
         return SourceMeta(recipe.name, doc["source"], doc["version"], doc["fields"], tuple(binaries),
-                          profiles, recipe.after)
+                          profiles, recipe.after, int(doc.get("size", 0)))
 
     def _built(self, target: Target, recipe: Recipe) -> dict[str, Binary]:
         out = {}
@@ -171,7 +171,8 @@ class MetadataReader:
             fields = {f: str(dsc[f]) for f in BUILD_FIELDS if dsc.get(f)}
             return {"source": src.package, "version": version, "fields": fields, "binaries": binaries}
 
-        return self._cached(key, derive)
+        size = sum(int(item["size"]) for item in listed)  # the index's, read anew: not in the cached doc
+        return {**self._cached(key, derive), "size": size}
 
     def _patched(self, recipe: Recipe, src: DebianSource, target: Target, series: list[patches.Patch],
                  doc: dict[str, Any]) -> dict[str, Any]:

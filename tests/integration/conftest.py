@@ -4,9 +4,6 @@ loopback archive of the bad-input and error tests."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,11 +18,9 @@ from kronos.images import Image
 from kronos.pipeline import Pipeline
 
 from . import archive_fixture as af
-from .checkout import CACHE, ROOT
-
-KRONOS = Path(sys.executable).with_name("kronos")
-TARGETS = ("sid", "trixie", "bookworm", "noble", "resolute")
-WARM_DIR = CACHE.parent / "kronos-test"  # behind the same 0700 directory as the download cache
+from . import session_build
+from .checkout import ROOT
+from .session_build import KRONOS, TARGETS
 
 
 @dataclass
@@ -36,33 +31,13 @@ class Session:
     settings: Settings
     engine: Engine
     images: dict[str, Image]
-    warm: bool  # the outputs of an earlier session were copied in (see build_path_digest)
+    warm: bool  # the outputs of an earlier session were copied in (see session_build.build_path_digest)
 
 
 def kronos(*args: str, env: dict[str, str], root: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """Run the installed `kronos` program like a user does."""
     return subprocess.run([str(KRONOS), *args], cwd=root, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
-
-
-# What the session's build outputs are a function of beyond kronos's own content keys: the code of
-# every stage up to the build (publishing and uploads come after it). A warm run reuses the outputs of
-# the last successful session only when none of it changed; otherwise it builds everything again.
-_BUILD_PATH = ("kronos", "containers", "recipes", "patches", "kronos.toml", "pyproject.toml", "constraints.txt")
-_AFTER_BUILD = ("publish", "upload")
-
-
-def build_path_digest(root: Path) -> str:
-    h = hashlib.sha256()
-    for top in _BUILD_PATH:
-        base = root / top
-        for path in sorted([base] if base.is_file() else base.rglob("*")):
-            rel = path.relative_to(root)
-            if not path.is_file() or "__pycache__" in rel.parts or (rel.parts[0] == "kronos" and
-                                                                     rel.parts[1] in _AFTER_BUILD):
-                continue
-            h.update(f"{rel.as_posix()}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()[:16]
 
 
 def _show_now(config: pytest.Config, text: str) -> None:
@@ -74,31 +49,22 @@ def _show_now(config: pytest.Config, text: str) -> None:
         sys.stderr.flush()
 
 
-def build_session(tmp_path_factory: pytest.TempPathFactory, config: pytest.Config) -> Iterator[Session]:
-    """Build every recipe for every target once (the `session` fixture of tests/conftest.py). Warm: the
-    outputs of the last successful session (under the test cache, keyed by build_path_digest) are copied
-    in first, and kronos's own content keys decide what is up to date; KRONOS_TEST_COLD=1 (CI's fresh
-    clone is always cold) builds all."""
-
-    out = tmp_path_factory.mktemp("out")
-    warm = WARM_DIR / f"session-{build_path_digest(ROOT)}"
-    reused = warm.is_dir() and not os.environ.get("KRONOS_TEST_COLD")
-    if reused:
-        shutil.copytree(warm, out, symlinks=True, dirs_exist_ok=True)
-    env = dict(os.environ, KRONOS_OUTPUT_DIR=str(out), KRONOS_ROOT=str(ROOT))
-    env.pop("KRONOS_TARGETS", None)
-    first = kronos("build", "--jobs", "2", *(a for t in TARGETS for a in ("--target", t)), env=env)
+def build_session(config: pytest.Config) -> Iterator[Session]:
+    """Every recipe for every target, built once (the `session` fixture of tests/conftest.py): the build
+    started in the background when the tests were collected (session_build.py); this waits for it."""
+    bg = session_build.start()  # already running, unless the collection hook did not start it
+    first = bg.wait()
     if first.returncode != 0:
         report = f"kronos build failed:\n{first.stdout[-6000:]}"
         _show_now(config, f"\nThe test session's build failed; every test that needs it errors.\n{report}\n")
         pytest.fail(report)
-    shutil.rmtree(WARM_DIR, ignore_errors=True)
-    shutil.copytree(out, warm, symlinks=True)
-    settings = load_settings(ROOT, env={"KRONOS_OUTPUT_DIR": str(out), "KRONOS_CACHE_DIR": env["KRONOS_CACHE_DIR"]})
+    session_build.keep_warm(bg)
+    settings = load_settings(ROOT, env={"KRONOS_OUTPUT_DIR": str(bg.out),
+                                        "KRONOS_CACHE_DIR": bg.env["KRONOS_CACHE_DIR"]})
     engine = get_engine()
     pipeline = Pipeline(settings, engine)
     images = {img.target: img for img in pipeline.images(list(TARGETS))}
-    yield Session(out, env, first, settings, engine, images, reused)
+    yield Session(bg.out, bg.env, first, settings, engine, images, bg.warm)
 
 
 # the small signed archive of the bad-input and error tests (archive_fixture.py)

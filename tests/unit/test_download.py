@@ -154,3 +154,40 @@ def test_attempts_setting_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("KRONOS_DOWNLOAD_ATTEMPTS", value)
     with pytest.raises(ConfigError, match="KRONOS_DOWNLOAD_ATTEMPTS"):
         download("http://127.0.0.1:9/x", tmp_path / "x", "x")
+
+
+def test_jobs_fetching_one_file_at_once_each_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five jobs fetch the same file at the same moment (python3-xenapi's targets and its sdist): each
+    downloads to a name of its own, so none moves or removes another's partial file. The barrier holds
+    every download until all are done, which made the old shared `.part` name fail every time."""
+    import kronos.cache
+
+    src = tmp_path / "xenapi.tar.gz"
+    src.write_bytes(BODY)
+    sha = hashlib.sha256(BODY).hexdigest()
+    cache = Cache(tmp_path / "cache")
+    barrier = threading.Barrier(5, timeout=10)
+    real = kronos.cache.download
+
+    def download_then_wait(url: str, dest: Path, what: str) -> None:
+        real(url, dest, what)
+        barrier.wait()
+
+    monkeypatch.setattr(kronos.cache, "download", download_then_wait)
+    got: list[Path] = []
+    failed: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            got.append(cache.fetch(src.as_uri(), sha, len(BODY), "the sdist"))
+        except BaseException as e:  # noqa: BLE001 - the test reports whatever a job met
+            failed.append(e)
+
+    jobs = [threading.Thread(target=fetch) for _ in range(5)]
+    for t in jobs:
+        t.start()
+    for t in jobs:
+        t.join()
+    assert failed == []
+    assert got == [cache.blob(sha)] * 5 and cache.blob(sha).read_bytes() == BODY
+    assert [p.name for p in cache.blob(sha).parent.iterdir()] == [sha]  # no partial file left

@@ -250,3 +250,21 @@ def test_the_heaviest_chain_starts_first() -> None:
              Job("z", _ok(ran, "z"), ("y",), weight=5.0)]
     get_executor("local", 1).run(heavy)
     assert ran == ["x", "y", "z"]
+
+
+def test_a_first_run_starts_the_heavy_build_beside_the_longest_chain() -> None:
+    """Nothing timed yet (a fresh output directory): the weights come from the sources' sizes in the
+    index (bookworm's stack: xen's 4.9 MB beside a chain of small OCaml sources and dune), so xen and
+    the chain's head take the two slots at once and the light independent builds come last, instead of
+    xen waiting behind them."""
+    from kronos.pipeline import expected_seconds
+
+    sizes = {"quickjs": 583_804, "dh-ocaml": 184_712, "ocaml-dune": 2_398_129, "ounit": 63_382,
+             "xen": 4_875_476, "xenapi-sid": 0, "xenapi-trixie": 0}
+    after = {"dh-ocaml": ("quickjs",), "ocaml-dune": ("dh-ocaml",), "ounit": ("ocaml-dune",)}
+    ran: list[str] = []
+    jobs = [Job(n, _ok(ran, n), after.get(n, ()), weight=expected_seconds(None, size)) for n, size in sizes.items()]
+    get_executor("local", 1).run(jobs)
+    assert ran[:2] == ["xen", "quickjs"] and set(ran[-2:]) == {"xenapi-sid", "xenapi-trixie"}
+    assert expected_seconds(580.5, 4_875_476) == 580.5  # a recorded time wins over the estimate
+    assert expected_seconds(None, 0) == expected_seconds(0, 0) > 0
