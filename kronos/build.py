@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from debian.deb822 import Dsc
 
-from . import sibling_repo
+from . import interrupt, owner, sibling_repo
 from .archive.access import Archives
 from .cache import sha256_file
 from .config import Settings, Target
@@ -36,6 +38,21 @@ DEP_FIELDS = ("Build-Depends", "Build-Depends-Indep", "Build-Depends-Arch",
               "Build-Conflicts", "Build-Conflicts-Indep", "Build-Conflicts-Arch")
 
 
+def image_name_part(name: str) -> str:
+    """name as a part of a Docker repository name, which allows lowercase letters and digits joined by
+    single separators: a recipe or source name may hold `+` (libstdc++) or `.-`, so anything else
+    becomes `-` and a short digest of the name keeps two names apart (`libstdc++` -> `libstdc-1e5b...`)."""
+    safe = "-".join(re.findall(r"[a-z0-9]+", name.lower()))
+    if safe == name:
+        return name
+    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}".lstrip("-")
+
+
+def image_tag(version: str) -> str:
+    """A Debian version as a Docker tag (letters, digits, `_`, `.`, `-`; not starting with `.` or `-`)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", version).lstrip(".-")[:128] or "_"
+
+
 @dataclass(frozen=True)
 class BuildJob:
     recipe: Recipe
@@ -49,6 +66,11 @@ class BuildJob:
     # deps layer follows them, not the debs' bytes (which differ between two builds of one key, and
     # would make every dependent's layer again after a rebuild). None: key the layer on the bytes.
     local_key: str | None = None
+
+
+def _labels(job: BuildJob, phase: str) -> tuple[tuple[str, str], ...]:
+    return ((f"{owner.PREFIX}.target", job.target.name), (f"{owner.PREFIX}.recipe", job.recipe.name),
+            (f"{owner.PREFIX}.version", job.version), (f"{owner.PREFIX}.phase", phase))
 
 
 @contextlib.contextmanager
@@ -74,6 +96,7 @@ class Builder:
         self.settings = settings
         self.engine = engine
         self.archives = archives
+        self._failed_layers: dict[str, BuildError] = {}  # made once in a run: a failure is not tried again
 
     def _env(self, job: BuildJob) -> dict[str, str]:
         opts = job.recipe.options_for(job.target.name)
@@ -107,7 +130,13 @@ class Builder:
         key = self.deps_key(job)[:16]
         ref = f"{DEPS_REPOSITORY}-{job.target.name}:{key}"
         with _LAYERS.hold(ref, across=self.settings.cache_dir / "locks"):
-            return self._deps_image(job, work, key, ref)
+            if ref in self._failed_layers:
+                raise self._failed_layers[ref]
+            try:
+                return self._deps_image(job, work, key, ref)
+            except BuildError as e:
+                self._failed_layers[ref] = e
+                raise
 
     def _deps_image(self, job: BuildJob, work: Path, key: str, ref: str) -> str:
         if self.engine.image_id(ref):
@@ -120,7 +149,7 @@ class Builder:
             env["KRONOS_EXTRA_SUITES"] = " ".join(job.target.extra_suites)
             spec = ContainerSpec(image=job.image.ref, command=("/bin/sh", "/kronos/install-build-deps.sh"),
                                  network="host", env=tuple(sorted(env.items())),
-                                 capabilities=DEPS_CAPABILITIES)
+                                 capabilities=DEPS_CAPABILITIES, labels=_labels(job, "build-deps"))
             with self.engine.container(spec) as c:
                 c.put(self.settings.containers_dir / "install-build-deps.sh", "/kronos")
                 c.put(src, "/kronos")
@@ -128,6 +157,7 @@ class Builder:
                     c.put(sibling_repo.make(job.local_debs, work / "deps" / "local"), "/kronos")
                 code = c.run(job.log)
                 if code != 0:
+                    interrupt.check()
                     raise BuildError(
                         f"{job.recipe.name} {job.version} ({job.target.name}): build dependencies"
                         f" cannot be installed (exit {code}); log: {job.log}"
@@ -144,7 +174,7 @@ class Builder:
                 spec = ContainerSpec(image=deps, command=("/bin/sh", "/build/build.sh"), network="none",
                                      user="builder", workdir="/build",
                                      env=tuple(sorted(self._env(job).items())),
-                                     capabilities=(), no_new_privileges=True)
+                                     capabilities=(), no_new_privileges=True, labels=_labels(job, "build"))
                 with self.engine.container(spec) as c:
                     c.put(self.settings.containers_dir / "build.sh", "/build", owner=BUILDER_UID)
                     c.put(src, "/build", owner=BUILDER_UID)
@@ -155,8 +185,10 @@ class Builder:
                         c.put(listed, "/build", owner=BUILDER_UID)
                     code = c.run(job.log)
                     if code != 0:
-                        tag = f"{job.version.replace('~', '_').replace('+', '_').replace(':', '_')}"
-                        repo = f"{FAILED_REPOSITORY}-{job.target.name}-{job.recipe.name}"
+                        interrupt.check()  # stopped, not failed: nothing to keep
+                        tag = image_tag(job.version)
+                        repo = (f"{FAILED_REPOSITORY}-{image_name_part(job.target.name)}"
+                                f"-{image_name_part(job.recipe.name)}")
                         c.commit(repo, tag)
                         why = failure(job.log) if keeps else None
                         raise FailedBuild(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import FetchError, StorageError, VerifyError, os_error_line
+from .executor.locks import file_lock
 from .log import indent, log
 from .retry import TRANSIENT_HTTP, Transient, retried
 
@@ -126,7 +127,15 @@ class Cache:
         path = self.blob(sha256)
         if path.exists():
             return path
-        # a name of this call's own: jobs and other kronos processes may fetch the same file at once
+        # one download of a file however many jobs and kronos processes want it at once: the others
+        # wait for it, then find it in place
+        with file_lock(self.root / "locks" / f"fetch-{sha256}.lock"):
+            if path.exists():
+                return path
+            return self._download(url, sha256, size, what, path)
+
+    def _download(self, url: str, sha256: str, size: int | None, what: str, path: Path) -> Path:
+        # a name of this call's own: never another's partial file, whatever happens to the lock
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{sha256}.", suffix=".part")

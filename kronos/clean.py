@@ -5,8 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from . import owner
 from .archive.release import STATE as RELEASE_STATE
 from .config import Settings
+from .engine import Engine
 from .errors import StorageError
 from .log import info
 from .recipe import PypiSource, load_recipes
@@ -40,6 +42,8 @@ def clean(settings: Settings, ledger: bool = False, images: bool = False) -> Non
                 for f in sorted(p for p in child.rglob("*") if p.is_file() and p.name != RELEASE_STATE):
                     _remove(f)
                 continue
+            if child.name == "locks":  # a running kronos may hold one (they are removed with their holders)
+                continue
             if child.name != "sha256":
                 _remove(child)
                 continue
@@ -49,8 +53,21 @@ def clean(settings: Settings, ledger: bool = False, images: bool = False) -> Non
     from .engine import get_engine
 
     engine = get_engine()
+    sweep(engine)
     prefixes = ["kronos/failed-"] + (["kronos/"] if images else [])
     for prefix in prefixes:
         for ref in engine.images(prefix):
             engine.remove_image(ref)
             info(f"removed image {ref}")
+
+
+def sweep(engine: Engine) -> list[str]:
+    """Remove the containers whose kronos is gone (killed by SIGKILL, or the machine restarted): the
+    containers of a kronos that still runs, or of another host, stay. Each removal is said."""
+    removed = []
+    for found in engine.containers():
+        if owner.gone(found.labels):
+            engine.remove_container(found.id)
+            removed.append(found.id)
+            info(f"removed container {found.id}, left by a kronos that is gone: {owner.describe(found.labels)}")
+    return removed

@@ -17,7 +17,7 @@ from invoke.exceptions import Exit
 from invoke.program import Program
 from invoke.tasks import task
 
-from . import __version__, log
+from . import __version__, interrupt, log
 from .config import Settings, Target, load_settings
 from .errors import ConfigError, KronosError, os_error_line
 
@@ -40,17 +40,23 @@ def handled(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         log.setup()
         try:
-            return func(*args, **kwargs)
-        except KronosError as e:
+            result = func(*args, **kwargs)
+        except (KronosError, OSError, KeyboardInterrupt) as e:
+            # whatever a stop made fail (a killed container, a child's SIGTERM) is the interrupt
+            stopped = interrupt.signum()
+            if stopped is not None and not isinstance(e, interrupt.Interrupted):
+                e = interrupt.Interrupted(stopped)
+            if isinstance(e, KeyboardInterrupt):
+                e = interrupt.Interrupted(2)
             if debugging():
                 raise
+            if isinstance(e, OSError):
+                raise Exit(f"kronos: error: {os_error_line(e)}", code=1) from None
             raise Exit(f"kronos: error: {e}", code=e.exit_code) from None
-        except OSError as e:
-            if debugging():
-                raise
-            raise Exit(f"kronos: error: {os_error_line(e)}", code=1) from None
-        except KeyboardInterrupt:
-            raise Exit("kronos: interrupted", code=130) from None
+        stopped = interrupt.signum()
+        if stopped is not None:  # the work ended anyway (nothing was left to stop): still say so
+            raise Exit(f"kronos: error: {interrupt.Interrupted(stopped)}", code=128 + stopped)
+        return result
 
     return wrapper  # type: ignore[return-value]
 
@@ -175,6 +181,8 @@ def build(c: Context, target: list[str] | None = None, only: list[str] | None = 
                           keep_version=keep_version, given=given)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 400)
     show(out, rows)
+    if interrupt.signum() is not None:  # each job has its row: stopped, or not started
+        raise interrupt.Interrupted(interrupt.signum() or 2)
     error = failure(rows)  # one failure: its own line; several: "2 failed, 1 skipped; see the table above"
     if error is not None:
         if shell_on_failure:
@@ -375,4 +383,5 @@ program = Program(namespace=ns, version=__version__, name="kronos", binary="kron
 
 
 def main() -> None:
+    interrupt.install()  # Ctrl-C and SIGTERM stop the run cleanly; a second one exits at once
     program.run(plan_argv(sys.argv))

@@ -87,6 +87,7 @@ class Settings:
     archives: Mapping[str, Archive]
     targets: Mapping[str, Target]
     index_max_age: int = 3600  # seconds a verified InRelease is reused without a download; 0: never
+    build_lock_timeout: int = 14400  # seconds a build waits for another kronos building the same recipe
 
     def target(self, name: str) -> Target:
         try:
@@ -128,12 +129,12 @@ def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     for key, field in (("KRONOS_OUTPUT_DIR", "output_dir"), ("KRONOS_CACHE_DIR", "cache_dir")):
         if env.get(key):
             data["kronos"][field] = env[key]
-    if env.get("KRONOS_INDEX_MAX_AGE"):
-        try:
-            data["kronos"]["index_max_age"] = int(env["KRONOS_INDEX_MAX_AGE"])
-        except ValueError:
-            raise ConfigError(f"environment KRONOS_INDEX_MAX_AGE: '{env['KRONOS_INDEX_MAX_AGE']}' is not"
-                              " a whole number of seconds") from None
+    for key, field in (("KRONOS_INDEX_MAX_AGE", "index_max_age"), ("KRONOS_BUILD_LOCK_TIMEOUT", "build_lock_timeout")):
+        if env.get(key):
+            try:
+                data["kronos"][field] = int(env[key])
+            except ValueError:
+                raise ConfigError(f"environment {key}: '{env[key]}' is not a whole number of seconds") from None
     if env.get("KRONOS_TARGETS"):
         data["kronos"]["default_targets"] = [t for t in env["KRONOS_TARGETS"].split(",") if t]
     if env.get("DEBFULLNAME"):
@@ -296,6 +297,9 @@ def load_settings(
     index_max_age = k.number("index_max_age", 3600)
     if index_max_age < 0:
         raise ConfigError(f"{where}: kronos.index_max_age: {index_max_age} is negative (0: always download)")
+    build_lock_timeout = k.number("build_lock_timeout", 14400)
+    if build_lock_timeout < 0:
+        raise ConfigError(f"{where}: kronos.build_lock_timeout: {build_lock_timeout} is negative")
     k.done()
     m = top.sub("maintainer")
     maintainer = Maintainer(m.text("name", required=True), m.text("email", required=True))
@@ -322,4 +326,5 @@ def load_settings(
         archives=archives,
         targets=targets,
         index_max_age=index_max_age,
+        build_lock_timeout=build_lock_timeout,
     )

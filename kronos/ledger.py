@@ -10,7 +10,7 @@ from pathlib import Path
 from debian.debian_support import Version
 
 from .cache import atomic_path
-from .errors import corrupt, load_json
+from .errors import BuildError, corrupt, load_json
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,8 @@ class Ledger:
         if entry.kept:  # a newer one-off build of the same kept version replaces the older one
             self.entries = [e for e in self.entries if not (e.kept and e.version == entry.version)]
         if any(e.version == entry.version and e.key != entry.key for e in self.entries):
-            raise ValueError(f"version {entry.version} already names another build")
+            raise BuildError(f"{self.path}: version {entry.version} already names another build; nothing of this"
+                             " build was kept (a second kronos beside this one, or a ledger changed by hand)")
         self.entries = [e for e in self.entries if e.key != entry.key] + [entry]
         data = {"builds": [e.__dict__ for e in self.entries]}
         with atomic_path(self.path) as tmp:

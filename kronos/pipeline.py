@@ -7,17 +7,17 @@ import functools
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import images, kept
+from . import clean, holding, images, kept
 from .archive.access import Archives
 from .build import Builder, BuildJob, scratch
 from .cache import Cache, replace_dir
 from .config import Settings, Target
 from .engine import Engine
-from .errors import KronosError, os_error_line
+from .errors import BuildError, KronosError, os_error_line
 from .executor import Job, Result, Status, get_executor
 from .executor.locks import Once
 from .executor.progress import Progress
@@ -29,11 +29,23 @@ from .ledger import Ledger
 from .log import console, info, job, step
 from .recipe import Recipe, load_recipes, require_known
 from .records import BUILD_RECORD, read_build_record
-from .source_package import Sibling, SourcePreparer, build_inputs, choose_version, dsc_files, version_note
+from .source_package import Inputs, Sibling, SourcePreparer, build_inputs, choose_version, dsc_files, version_note
 
 # a build's expected seconds before it has been timed (Pipeline._weight)
 BASE_SECONDS = 30.0
 SECONDS_PER_MB = 100.0
+
+
+@contextlib.contextmanager
+def staging(staged: Path) -> Iterator[Path]:
+    """A fresh directory to stage an output in; gone at the end of the block unless it was put in place
+    (a failed or interrupted build leaves nothing of it)."""
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    try:
+        yield staged
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
 
 
 def expected_seconds(last: object, size: int) -> float:
@@ -79,6 +91,13 @@ class Layout:
     def debs(self, target: str, recipe: str) -> list[Path]:
         return sorted(self.package_dir(target, recipe).glob("*.deb"))
 
+    def holding(self, target: str, recipe: str, timeout: float) -> contextlib.AbstractContextManager[None]:
+        """The build lock of recipe for target (kronos/holding.py), beside its ledger."""
+        base = self.root / "ledger" / target
+        return holding.held(base / f"{recipe}.lock", base / f"{recipe}.lock.pid", timeout,
+                            f"the build lock of {target}/{recipe}",
+                            "kronos.build_lock_timeout, env KRONOS_BUILD_LOCK_TIMEOUT", BuildError)
+
 
 class Pipeline:
     def __init__(self, settings: Settings, engine: Engine) -> None:
@@ -105,6 +124,7 @@ class Pipeline:
         only. One row per recipe and target (the table of the run). `given` (a .dsc handed over) joins
         the project's recipes, in place of one of the same name, and is what is wanted;
         keep_version builds the wanted recipes at their source's own version."""
+        clean.sweep(self.engine)  # the containers a killed kronos left behind go first, each named
         recipes = load_recipes(self.settings)
         if given is not None:
             recipes[given.name] = given
@@ -186,59 +206,67 @@ class Pipeline:
         """Build recipe for target, against the debs of the sibling recipes it installs, unless its
         content key is already built (rebuild: build anyway; keep_version: at the source's own version)."""
         local_debs = tuple(d for dep in siblings for d in self.layout.debs(target.name, dep))
-        ledger = self.layout.ledger(target.name, recipe.name)
         final = self.layout.package_dir(target.name, recipe.name)
         with scratch(self.settings.cache_dir, f"{recipe.name}-") as work:
             inputs, fetched = self.preparer.fetch(recipe, target, work)
             image = get_image()
-            given = self.siblings(target.name, siblings)
-            extra = build_inputs(image.id, given, self.settings.containers_dir)
-            if keep_version:  # absent otherwise, so other builds keep their keys
-                extra["keep-version"] = True
-            recorded = inputs.record(extra)
-            key = content_key(recorded)
-            entry, known = choose_version(inputs, key, ledger, keep_version)
-            record = self.layout.record(target.name, recipe.name)
-            if known and not rebuild and record is not None and record.get("key") == key:
-                info(f"{recipe.name} {entry.version} ({target.name}) is up to date")
-                files = record.get("files")
-                names = tuple(str(f) for f in files) if isinstance(files, list) else ()
-                return Outcome(recipe.name, target.name, entry.version, False, names)
-            note = version_note(inputs, entry)
-            if note is not None:
-                info(note)
-            with step(f"{recipe.name} {entry.version} for {target.name}"):
-                dsc = self.preparer.build_source(inputs, fetched, entry, work / "src")
-                log = self.layout.log(target.name, recipe.name, entry.version)
-                log.parent.mkdir(parents=True, exist_ok=True)
-                log.write_text("")
-                staged = final.with_name(f".{final.name}.new")
-                shutil.rmtree(staged, ignore_errors=True)
-                staged.mkdir(parents=True)
-                local_key = content_key({"siblings": [[s.name, s.key, s.version] for s in given],
-                                         "debs": [d.name for d in local_debs]})
-                job = BuildJob(recipe, target, image, dsc, entry.version, local_debs, log, local_key)
-                began = time.monotonic()
-                produced = self.builder.build(job, staged)
-                seconds = round(time.monotonic() - began, 1)
-                for f in dsc_files(dsc):
-                    shutil.copyfile(f, staged / f.name)
-                shutil.copyfile(log, staged / log.name)
-                files = sorted(p.name for p in staged.iterdir())
-                doc: dict[str, object] = {
-                    "recipe": recipe.name, "target": target.name, "version": entry.version,
-                    "source": inputs.source_name, "key": key, "image": image.ref, "files": files,
-                    "inputs": recorded, "seconds": seconds,
-                }
-                if entry.kept:
-                    doc["kept-version"] = True  # publish: a clash in the pool names --keep-version
-                if inputs.signature is not None:
-                    doc["signature"] = inputs.signature
-                keeps = recipe.options_for(target.name).keep
-                if keeps:
-                    doc["kept"], doc["configuration"] = kept.record(keeps, staged)
-                (staged / BUILD_RECORD).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-                ledger.record(entry)
-                replace_dir(staged, final)
-                info(f"{len(produced)} binary artefacts in {final}")
+            # from the choice of the version until the output is in place and the ledger says so, this
+            # recipe's output and ledger are this run's alone: another kronos on the same output
+            # directory waits (naming this one), so no version ever names two builds
+            with self.layout.holding(target.name, recipe.name, self.settings.build_lock_timeout):
+                return self._build_locked(recipe, target, siblings, local_debs, inputs, fetched, image, final,
+                                          work, rebuild, keep_version)
+
+    def _build_locked(self, recipe: Recipe, target: Target, siblings: list[str], local_debs: tuple[Path, ...],
+                      inputs: Inputs, fetched: Path, image: Image, final: Path, work: Path, rebuild: bool,
+                      keep_version: bool) -> Outcome:
+        ledger = self.layout.ledger(target.name, recipe.name)  # read under the lock: what others wrote
+        given = self.siblings(target.name, siblings)
+        extra = build_inputs(image.id, given, self.settings.containers_dir)
+        if keep_version:  # absent otherwise, so other builds keep their keys
+            extra["keep-version"] = True
+        recorded = inputs.record(extra)
+        key = content_key(recorded)
+        entry, known = choose_version(inputs, key, ledger, keep_version)
+        record = self.layout.record(target.name, recipe.name)
+        if known and not rebuild and record is not None and record.get("key") == key:
+            info(f"{recipe.name} {entry.version} ({target.name}) is up to date")
+            files = record.get("files")
+            names = tuple(str(f) for f in files) if isinstance(files, list) else ()
+            return Outcome(recipe.name, target.name, entry.version, False, names)
+        note = version_note(inputs, entry)
+        if note is not None:
+            info(note)
+        with step(f"{recipe.name} {entry.version} for {target.name}"), contextlib.ExitStack() as stack:
+            dsc = self.preparer.build_source(inputs, fetched, entry, work / "src")
+            log = self.layout.log(target.name, recipe.name, entry.version)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text("")
+            staged = stack.enter_context(staging(final.with_name(f".{final.name}.new")))
+            local_key = content_key({"siblings": [[s.name, s.key, s.version] for s in given],
+                                     "debs": [d.name for d in local_debs]})
+            job = BuildJob(recipe, target, image, dsc, entry.version, local_debs, log, local_key)
+            began = time.monotonic()
+            produced = self.builder.build(job, staged)
+            seconds = round(time.monotonic() - began, 1)
+            for f in dsc_files(dsc):
+                shutil.copyfile(f, staged / f.name)
+            shutil.copyfile(log, staged / log.name)
+            files = sorted(p.name for p in staged.iterdir())
+            doc: dict[str, object] = {
+                "recipe": recipe.name, "target": target.name, "version": entry.version,
+                "source": inputs.source_name, "key": key, "image": image.ref, "files": files,
+                "inputs": recorded, "seconds": seconds,
+            }
+            if entry.kept:
+                doc["kept-version"] = True  # publish: a clash in the pool names --keep-version
+            if inputs.signature is not None:
+                doc["signature"] = inputs.signature
+            keeps = recipe.options_for(target.name).keep
+            if keeps:
+                doc["kept"], doc["configuration"] = kept.record(keeps, staged)
+            (staged / BUILD_RECORD).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+            ledger.record(entry)
+            replace_dir(staged, final)
+            info(f"{len(produced)} binary artefacts in {final}")
         return Outcome(recipe.name, target.name, entry.version, True, tuple(files))

@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from . import interrupt
 from .errors import CommandError
 from .log import indent, log
 
@@ -37,19 +38,21 @@ def run(
     args = [os.fspath(a) for a in argv]
     log.info("%s+ %s", indent(), shlex.join(args))
     try:
-        proc = subprocess.run(
+        child = subprocess.Popen(
             args,
             cwd=cwd,
             env=base_env(env),
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
-            check=False,
         )
     except FileNotFoundError as e:
         missing = args[0] if cwd is None or cwd.exists() else str(cwd)
         raise CommandError(args, 127, f"{missing}: not found ({e.strerror})") from None
+    # a stop sends it SIGTERM; one started after the stop (a cleanup's gpgconf --kill) is left to end
+    with child, interrupt.stoppable(lambda: _stop(child, interrupt.GRACE), late=False):
+        stdout, stderr = child.communicate(input)
+    proc = subprocess.CompletedProcess(args, child.returncode, stdout, stderr)
     if check and proc.returncode != 0:
         output = proc.stdout + (proc.stderr or b"")
         raise CommandError(args, proc.returncode, output.decode(errors="replace"))
@@ -93,12 +96,20 @@ def spawn(
         except FileNotFoundError as e:
             raise CommandError(args, 127, f"{args[0]}: not found ({e.strerror})") from None
     try:
-        yield proc
+        with interrupt.stoppable(lambda: _stop(proc, stop_timeout), late=False):
+            yield proc
     finally:
-        if proc.poll() is None:
+        _stop(proc, stop_timeout)
+
+
+def _stop(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM, SIGKILL after grace seconds, reaped."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
             proc.terminate()
-            try:
-                proc.wait(stop_timeout)
-            except subprocess.TimeoutExpired:
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-                proc.wait()
+            proc.wait()

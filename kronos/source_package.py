@@ -233,14 +233,20 @@ def choose_version(inputs: Inputs, key: str, ledger: Ledger, keep: bool = False)
                              " another kronos build in the ledger; build without --keep-version")
         return Entry(key, inputs.base_version, inputs.base_version, 0, now), False
     n = ledger.next_n(inputs.base_version)
-    source = recipe.source
-    if isinstance(source, DebianSource) and versions.from_own_suite(source.archive, source.suite, target):
-        version = versions.own_rebuild(inputs.base_version, target, n)
-    elif recipe.own_debian:  # an archive source from another suite, a .dsc or a tree: a backport
-        version = versions.rebuilt(inputs.base_version, target, n)
-    else:
-        version = versions.authored(inputs.base_version, target, n)
+    held = {e.version for e in ledger.entries}  # kept versions too: a tree may carry 1.0-1~bpo12+1 itself
+    while (version := _numbered(inputs, n)) in held:
+        n += 1
     return Entry(key, version, inputs.base_version, n, now), False
+
+
+def _numbered(inputs: Inputs, n: int) -> str:
+    """The version of the n-th local build of inputs' source for its target."""
+    recipe, target, source = inputs.recipe, inputs.target, inputs.recipe.source
+    if isinstance(source, DebianSource) and versions.from_own_suite(source.archive, source.suite, target):
+        return versions.own_rebuild(inputs.base_version, target, n)
+    if recipe.own_debian:  # an archive source from another suite, a .dsc or a tree: a backport
+        return versions.rebuilt(inputs.base_version, target, n)
+    return versions.authored(inputs.base_version, target, n)
 
 
 def version_note(inputs: Inputs, entry: Entry) -> str | None:

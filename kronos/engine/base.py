@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from .. import interrupt, owner
 from ..errors import KronosError
 
 
@@ -23,6 +25,15 @@ class ContainerSpec:
     # None: the engine's default set; otherwise every capability is dropped but these
     capabilities: tuple[str, ...] | None = None
     no_new_privileges: bool = False  # setuid binaries and file capabilities grant nothing
+    labels: tuple[tuple[str, str], ...] = ()  # what it is for (target, recipe, phase); the engine adds the run's
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A container some kronos made: its id and labels."""
+
+    id: str
+    labels: dict[str, str]
 
 
 class EngineContainer(abc.ABC):
@@ -84,7 +95,15 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def _create(self, spec: ContainerSpec) -> EngineContainer:
-        """Create (not start) a container."""
+        """Create (not start) a container with spec's labels."""
+
+    @abc.abstractmethod
+    def containers(self) -> list[Leftover]:
+        """Every container, running or not, that carries kronos's labels."""
+
+    @abc.abstractmethod
+    def remove_container(self, container_id: str) -> None:
+        """Remove (kill) a container by id (no error if it is gone)."""
 
     @abc.abstractmethod
     def _remove(self, container: EngineContainer) -> None:
@@ -94,9 +113,11 @@ class Engine(abc.ABC):
     def container(self, spec: ContainerSpec) -> Iterator[EngineContainer]:
         """A fresh container from spec, removed when the block ends. When the block failed, that
         failure is the one reported (removing may fail too when the engine went away)."""
-        c = self._create(spec)
+        interrupt.check()  # a stop was asked for: no new container
+        c = self._create(dataclasses.replace(spec, labels=(*spec.labels, *owner.labels())))
         try:
-            yield c
+            with interrupt.stoppable(lambda: self._remove(c)):  # a stop kills and removes it at once
+                yield c
         except BaseException:
             with contextlib.suppress(KronosError):
                 self._remove(c)

@@ -21,9 +21,10 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
+from .. import owner
 from ..errors import EngineError, StorageError, os_error_line
 from ..run import interactive
-from .base import ContainerSpec, Engine, EngineContainer
+from .base import ContainerSpec, Engine, EngineContainer, Leftover
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 START_HINT = "is dockerd running? (make starts it: dockerd --iptables=false --bridge=none)"
@@ -180,10 +181,23 @@ class DockerEngine(Engine):
                 user=spec.user,
                 working_dir=spec.workdir,
                 environment=dict(spec.env),
+                labels=dict(spec.labels),
                 detach=True,
                 **privileges,
             )
         return DockerContainer(raw, self)
+
+    def containers(self) -> list[Leftover]:
+        with self.talking("listing containers"):
+            found = self.client.containers.list(all=True, filters={"label": owner.PID})
+        return [Leftover(str(c.id)[:12], dict(c.labels)) for c in found]
+
+    def remove_container(self, container_id: str) -> None:
+        with self.talking(f"removing container {container_id}"):
+            try:
+                self.client.containers.get(container_id).remove(force=True)
+            except docker.errors.NotFound:
+                pass
 
     def _remove(self, container: EngineContainer) -> None:
         assert isinstance(container, DockerContainer)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from concurrent import futures
 
+from .. import interrupt
 from .base import Executor, Job, Listener, Result, Status, check
 
 
@@ -62,6 +64,8 @@ class LocalExecutor(Executor):
             running: dict[futures.Future[Result], str] = {}
 
             def start_ready() -> None:
+                if interrupt.stopping():  # Ctrl-C or SIGTERM: nothing more starts
+                    return
                 # critical path first: of the ready jobs, those heading the heaviest chains take the free slots
                 ready = sorted((n for n in by_name if n in waiting and not waiting[n]), key=lambda n: -height[n])
                 for name in ready[: self.jobs - len(running)]:
@@ -69,22 +73,29 @@ class LocalExecutor(Executor):
                     running[pool.submit(_call, by_name[name], listen)] = name
 
             try:
-                start_ready()
-                while running:
-                    done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
-                    for fut in done:
-                        name = running.pop(fut)
-                        result = fut.result()
-                        results[name] = result
-                        listen.finished(result)
-                        if result.status is Status.DONE:
-                            for child in dependents[name]:
-                                if child in waiting:
-                                    waiting[child].discard(name)
-                        else:
-                            skip(name)
+                with interrupt.draining():  # a first Ctrl-C: the running jobs are stopped and reported
                     start_ready()
+                    while running:
+                        done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+                        for fut in done:
+                            name = running.pop(fut)
+                            result = fut.result()
+                            if result.status is Status.FAILED and interrupt.stopping():
+                                result = dataclasses.replace(result, reason=f"stopped by {interrupt.name()}")
+                            results[name] = result
+                            listen.finished(result)
+                            if result.status is Status.DONE:
+                                for child in dependents[name]:
+                                    if child in waiting:
+                                        waiting[child].discard(name)
+                            else:
+                                skip(name)
+                        start_ready()
             except BaseException:  # an interrupt: start nothing more; the running jobs end by themselves
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
+        for name in by_name:  # never started: the run was interrupted
+            if name not in results:
+                results[name] = Result(name, Status.SKIPPED, reason=f"not started: {interrupt.name()}")
+                listen.finished(results[name])
         return {job.name: results[job.name] for job in jobs}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,15 +16,26 @@ from typing import Generic, TypeVar
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock on path (made when missing) for the block: other processes wait for it. The
-    kernel drops it when the process dies, so a killed kronos never leaves it held."""
+    """An exclusive lock on path for the block: other processes (and threads) wait for it. The kernel
+    drops it when the process dies, so a killed kronos never leaves it held. The file is made for the
+    block and removed at its end; a waiter that then holds a removed file takes the lock anew."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # its holder removed it while this one waited
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
 
 
 class KeyedLocks:
@@ -51,17 +63,25 @@ T = TypeVar("T")
 
 
 class Once(Generic[T]):
-    """A call made at most once, however many threads ask for its value at the same moment."""
+    """A call made at most once, however many threads ask for its value at the same moment. A call that
+    failed is not made again: every caller gets its error (a base image that cannot be made fails each
+    job that needs it with mmdebstrap's error, run once)."""
 
     def __init__(self, func: Callable[[], T]) -> None:
         self._func = func
         self._lock = threading.Lock()
         self._done = False
         self._value: T | None = None
+        self._error: Exception | None = None
 
     def __call__(self) -> T:
         with self._lock:
             if not self._done:
-                self._value = self._func()
+                try:
+                    self._value = self._func()
+                except Exception as e:
+                    self._error = e
                 self._done = True
+            if self._error is not None:
+                raise self._error
             return self._value  # type: ignore[return-value]

@@ -13,6 +13,7 @@ from ..archive.access import Archives
 from ..cache import link_or_copy
 from ..config import Archive
 from ..errors import FetchError, VerifyError
+from .dsc import plain_name
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ def fetch(archives: Archives, archive: Archive, suite: str, package: str, versio
     checksums = []
     dsc_path = None
     for item in files:  # type: ignore[attr-defined]
-        name, sha, size = item["name"], item["sha256"], int(item["size"])
+        name = plain_name(str(item["name"]), f"{package} {ver} ({archive.name} {suite}) Sources entry")
+        sha, size = item["sha256"], int(item["size"])
         what = f"{package} {ver} ({archive.name} {suite}): file {name}"
         blob = archives.cache.fetch(f"{mirror}/{directory}/{name}", sha, size, what)
         target = dest / name

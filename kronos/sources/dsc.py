@@ -55,17 +55,27 @@ def signature(path: Path, keyring: Path | None) -> str:
     return f"verified with {keyring}"
 
 
+def plain_name(name: str, where: str) -> str:
+    """A file name a .dsc or a Sources entry lists: a name in the source package's own directory,
+    never a path (`../x`, `a/b`, `.`); one error line naming where it came from otherwise."""
+    if not name or "/" in name or name in (".", "..") or "\0" in name:
+        raise VerifyError(f"{where}: lists {name!r}, which is not a plain file name")
+    return name
+
+
 def fetch(path: Path, keyring: Path | None, dest: Path) -> GivenDsc:
     """Check the .dsc (signature, listed files and their sha256) and copy it and its files into dest."""
     dsc = read(path)
     listed = dsc.get("Checksums-Sha256") or []
     if not listed:
         raise VerifyError(f"{path}: no Checksums-Sha256 field")
+    for item in dsc.get("Files") or []:
+        plain_name(str(item["name"]), str(path))
     status = signature(path, keyring)
     dest.mkdir(parents=True, exist_ok=True)
     checksums = [(path.name, sha256_file(path))]
     for item in listed:
-        name, sha = str(item["name"]), str(item["sha256"])
+        name, sha = plain_name(str(item["name"]), str(path)), str(item["sha256"])
         given = path.with_name(name)
         if not given.is_file():
             raise FetchError(f"{path}: lists {name}, which is missing (looked for {given})")

@@ -57,8 +57,8 @@ Description: kronos --jobs fixture {package}
 """
 
 
-def local_package(root: Path, recipe: str, sibling: str = "", fail: bool = False) -> None:
-    package = f"kfx-{recipe.removeprefix('jobs-')}"
+def local_package(root: Path, recipe: str, sibling: str = "", fail: bool = False, package: str = "") -> None:
+    package = package or f"kfx-{recipe.removeprefix('jobs-')}"
     d = root / "recipes" / recipe
     (d / "src").mkdir(parents=True)
     (d / "src" / "hello.txt").write_text(f"hello from {package}\n")
@@ -81,12 +81,26 @@ def local_package(root: Path, recipe: str, sibling: str = "", fail: bool = False
         """))
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[Path]:
-    root = tmp_path / "project"
+def new_project(parent: Path) -> Path:
+    """An empty project of the fixture packages: the checkout's container scripts, a kronos.toml."""
+    root = parent / "project"
     root.mkdir()
     shutil.copytree(ROOT / "containers", root / "containers")
     (root / "kronos.toml").write_text("")
+    return root
+
+
+def project_env(root: Path, **extra: str) -> dict[str, str]:
+    """The environment of a run on the project: out/ under it, nothing of the caller's run settings."""
+    env = {k: v for k, v in os.environ.items() if k not in ("KRONOS_DEBUG", "KRONOS_CONFIG", "KRONOS_TARGETS",
+                                                           "KRONOS_JOBS", "DEBFULLNAME", "DEBEMAIL")}
+    env.update(KRONOS_ROOT=str(root), KRONOS_OUTPUT_DIR=str(root / "out"), **extra)
+    return env
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    root = new_project(tmp_path)
     local_package(root, "jobs-a")
     local_package(root, "jobs-b", sibling="kfx-a", fail=True)
     local_package(root, "jobs-c", sibling="kfx-b")
@@ -99,12 +113,9 @@ def project(tmp_path: Path) -> Iterator[Path]:
             engine.remove_image(ref)
 
 
-def kronos(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("KRONOS_DEBUG", "KRONOS_CONFIG", "KRONOS_TARGETS",
-                                                           "KRONOS_JOBS")}
-    env.update(KRONOS_ROOT=str(root), KRONOS_OUTPUT_DIR=str(root / "out"))
-    return subprocess.run([str(KRONOS), *args], cwd=root, env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=900, check=False)
+def kronos(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(KRONOS), *args], cwd=root, env=project_env(root, **env), capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=900, check=False)
 
 
 def rows(stdout: str) -> dict[str, list[str]]:

@@ -5,6 +5,7 @@ ledger's kept entries, and the shell command of a failed build."""
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 from pathlib import Path
 
@@ -174,8 +175,48 @@ def test_version_rule_and_keep_version(tmp_path: Path) -> None:
         choose_version(authored, "k7", ledger, keep=True)
 
 
+def test_a_kept_version_is_never_handed_out_again(tmp_path: Path) -> None:
+    """A --keep-version build of a tree whose changelog already says 1.0-1~bpo12+1, then a normal build
+    of base version 1.0-1: the first local revision would be that same version, so the next is taken
+    (it used to be handed out, and the ledger then refused it with a traceback after the build)."""
+    ledger = Ledger(tmp_path / "ledger.json")
+    ledger.record(Entry("kept", "1.0-1~bpo12+1", "1.0-1~bpo12+1", 0, 5))
+    entry, known = choose_version(_inputs(tmp_path, LocalSource(tmp_path, None)), "normal", ledger)
+    assert (entry.version, entry.n, known) == ("1.0-1~bpo12+2", 2, False)
+    ledger.record(entry)
+    assert {e.version for e in Ledger(ledger.path).entries} == {"1.0-1~bpo12+1", "1.0-1~bpo12+2"}
+
+
 def test_shell_of_a_failed_build_is_the_docker_run_line() -> None:
     engine = DockerEngine(client=object())
     assert engine.shell_argv("kronos/failed-bookworm-kt:1", "builder", "/build/pkg", tty=False) == [
         "docker", "run", "--rm", "-i", "-u", "builder", "-w", "/build/pkg", "kronos/failed-bookworm-kt:1", "bash"]
     assert engine.shell_argv("i", "builder", "/build/pkg", tty=True)[:5] == ["docker", "run", "--rm", "-i", "-t"]
+
+
+@pytest.mark.parametrize("name", ["../x", "sub/kt_1.0.tar.xz", "..", "/etc/passwd"])
+def test_given_dsc_naming_a_path_is_one_error(tmp_path: Path, name: str) -> None:
+    """A .dsc whose Checksums-Sha256 (or Files) names a path, not a file beside it: one error naming the
+    .dsc and the name, nothing copied (it was a traceback from Path.with_name)."""
+    sha = hashlib.sha256(b"x").hexdigest()
+    for field in ("Checksums-Sha256", "Files"):
+        given = write(tmp_path / field / "kt_1.0.dsc", "Format: 3.0 (native)\nSource: kt\nVersion: 1.0\n"
+                      f"Checksums-Sha256:\n {sha} 1 {'kt_1.0.tar.xz' if field == 'Files' else name}\n"
+                      f"Files:\n {sha[:32]} 1 {name}\n")
+        with pytest.raises(VerifyError, match=rf"^{given}: lists '{name}', which is not a plain file name$"):
+            dsc.fetch(given, None, tmp_path / field / "dest")
+        assert not (tmp_path / field / "dest").exists()
+
+
+def test_names_become_valid_image_names() -> None:
+    """A recipe may be called libstdc++ (a legal Debian source name); the image a failed build is kept
+    in must still have a name Docker takes, distinct for two names that differ only in such signs."""
+    from kronos.build import image_name_part, image_tag
+
+    docker_part = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
+    for name in ("ocaml-re", "libstdc++", "a.-b", "g++-12", "x+", "1.0+dfsg"):
+        part = image_name_part(name)
+        assert re.fullmatch(docker_part, part), (name, part)
+    assert image_name_part("ocaml-re") == "ocaml-re"  # an ordinary name stays as it is
+    assert image_name_part("libstdc++") != image_name_part("libstdc--")
+    assert image_tag("1:2.0-1~bpo12+1") == "1_2.0-1_bpo12_1"

@@ -156,38 +156,54 @@ def test_attempts_setting_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyP
         download("http://127.0.0.1:9/x", tmp_path / "x", "x")
 
 
-def test_jobs_fetching_one_file_at_once_each_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Five jobs fetch the same file at the same moment (python3-xenapi's targets and its sdist): each
-    downloads to a name of its own, so none moves or removes another's partial file. The barrier holds
-    every download until all are done, which made the old shared `.part` name fail every time."""
-    import kronos.cache
+SLOW_FETCH = """
+import sys
+from pathlib import Path
+from kronos.cache import Cache
+print(Cache(Path(sys.argv[1])).fetch(sys.argv[2], sys.argv[3], int(sys.argv[4]), "the sdist"))
+"""
 
-    src = tmp_path / "xenapi.tar.gz"
-    src.write_bytes(BODY)
+
+def test_threads_and_processes_fetching_one_file_make_one_download(tmp_path: Path) -> None:
+    """Four threads here and a second process fetch one file from a slow loopback server at once: the
+    server is asked once; every caller gets the verified file."""
+    import http.server
+    import subprocess
+    import sys
+    import time
+
+    asked: list[str] = []
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            asked.append(self.path)
+            time.sleep(1.0)  # long enough for every caller to be waiting
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/xenapi-26.21.1.tar.gz"
     sha = hashlib.sha256(BODY).hexdigest()
     cache = Cache(tmp_path / "cache")
-    barrier = threading.Barrier(5, timeout=10)
-    real = kronos.cache.download
-
-    def download_then_wait(url: str, dest: Path, what: str) -> None:
-        real(url, dest, what)
-        barrier.wait()
-
-    monkeypatch.setattr(kronos.cache, "download", download_then_wait)
-    got: list[Path] = []
-    failed: list[BaseException] = []
-
-    def fetch() -> None:
-        try:
-            got.append(cache.fetch(src.as_uri(), sha, len(BODY), "the sdist"))
-        except BaseException as e:  # noqa: BLE001 - the test reports whatever a job met
-            failed.append(e)
-
-    jobs = [threading.Thread(target=fetch) for _ in range(5)]
-    for t in jobs:
-        t.start()
-    for t in jobs:
-        t.join()
-    assert failed == []
-    assert got == [cache.blob(sha)] * 5 and cache.blob(sha).read_bytes() == BODY
-    assert [p.name for p in cache.blob(sha).parent.iterdir()] == [sha]  # no partial file left
+    try:
+        other = subprocess.Popen([sys.executable, "-c", SLOW_FETCH, str(cache.root), url, sha, str(len(BODY))],
+                                 stdout=subprocess.PIPE, text=True)
+        got: list[Path] = []
+        jobs = [threading.Thread(target=lambda: got.append(cache.fetch(url, sha, len(BODY), "the sdist")))
+                for _ in range(4)]
+        for t in jobs:
+            t.start()
+        for t in jobs:
+            t.join()
+        out, _ = other.communicate(timeout=60)
+    finally:
+        server.shutdown()
+    assert other.returncode == 0 and Path(out.strip()) == cache.blob(sha)
+    assert got == [cache.blob(sha)] * 4 and cache.blob(sha).read_bytes() == BODY
+    assert asked == ["/xenapi-26.21.1.tar.gz"]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
+import socket
 import tarfile
 from pathlib import Path
 from typing import Any
 
+from kronos import owner
 from kronos.engine.base import ContainerSpec
 from kronos.engine.docker import DockerEngine
 
@@ -58,7 +61,8 @@ def test_container_lifecycle_calls(tmp_path: Path) -> None:
     client = FakeClient()
     engine = DockerEngine(client)
     spec = ContainerSpec(image="kronos/deps-sid:0123", command=("/bin/sh", "/build/build.sh"),
-                         network="none", user="builder", workdir="/build", env=(("A", "1"),))
+                         network="none", user="builder", workdir="/build", env=(("A", "1"),),
+                         labels=(("org.kronos.recipe", "x"),))
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "x.dsc").write_text("x")
     log = tmp_path / "log"
@@ -69,7 +73,9 @@ def test_container_lifecycle_calls(tmp_path: Path) -> None:
     assert client.calls == [
         ("create", "kronos/deps-sid:0123", {"command": ["/bin/sh", "/build/build.sh"], "network_mode": "none",
                                             "user": "builder", "working_dir": "/build",
-                                            "environment": {"A": "1"}, "detach": True}),
+                                            "environment": {"A": "1"},
+                                            "labels": {"org.kronos.recipe": "x", **dict(owner.labels())},
+                                            "detach": True}),
         ("put_archive", "/build", [("src", 1000), ("src/x.dsc", 1000)]),
         ("start",),
         ("logs", {"stream": True, "follow": True, "stdout": True, "stderr": True}),
@@ -78,6 +84,10 @@ def test_container_lifecycle_calls(tmp_path: Path) -> None:
         ("remove", True),
     ]
     assert log.read_bytes() == b"line 1\nline 2\n"
+    # the run's own labels: who made it (pid, its start time, the host) and the run
+    labels = dict(owner.labels())
+    assert labels[owner.PID] == str(os.getpid()) and labels[owner.HOST] == socket.gethostname()
+    assert labels[owner.STARTED] and len(labels[owner.RUN]) == 12
 
 
 def test_container_removed_on_error() -> None:
@@ -103,7 +113,7 @@ def test_deps_container_keeps_only_the_given_capabilities() -> None:
     assert client.calls[0] == (
         "create", "kronos/base-sid:0123", {"command": ["/bin/sh", "/kronos/install-build-deps.sh"],
                                            "network_mode": "host", "user": "root", "working_dir": "/",
-                                           "environment": {}, "detach": True,
+                                           "environment": {}, "labels": dict(owner.labels()), "detach": True,
                                            "cap_drop": ["ALL"], "cap_add": ["CHOWN", "SETUID"]})
 
 
@@ -118,6 +128,7 @@ def test_build_container_keeps_no_capability_and_gains_none() -> None:
     assert client.calls[0] == (
         "create", "kronos/deps-sid:0123", {"command": ["/bin/sh", "/build/build.sh"], "network_mode": "none",
                                            "user": "builder", "working_dir": "/build", "environment": {},
-                                           "detach": True, "cap_drop": ["ALL"], "cap_add": [],
+                                           "labels": dict(owner.labels()), "detach": True, "cap_drop": ["ALL"],
+                                           "cap_add": [],
                                            "security_opt": ["no-new-privileges"]})
 

@@ -268,3 +268,23 @@ def test_a_first_run_starts_the_heavy_build_beside_the_longest_chain() -> None:
     assert ran[:2] == ["xen", "quickjs"] and set(ran[-2:]) == {"xenapi-sid", "xenapi-trixie"}
     assert expected_seconds(580.5, 4_875_476) == 580.5  # a recorded time wins over the estimate
     assert expected_seconds(None, 0) == expected_seconds(0, 0) > 0
+
+
+def test_a_failed_shared_step_runs_once_and_fails_every_job_that_needs_it() -> None:
+    """Five independent jobs share one base image whose making fails: it is tried once, and each job
+    fails with that step's own error."""
+    from kronos.errors import KronosError
+    from kronos.executor.locks import Once
+
+    tries: list[int] = []
+
+    def mmdebstrap() -> str:
+        tries.append(1)
+        raise KronosError("mmdebstrap failed (exit 1): E: cannot reach the mirror")
+
+    image = Once(mmdebstrap)
+    jobs = [Job(f"python3-xenapi-{i}", image) for i in range(5)]
+    results = get_executor("local", 2).run(jobs)
+    assert tries == [1]
+    assert {r.status for r in results.values()} == {Status.FAILED}
+    assert {r.reason for r in results.values()} == {"mmdebstrap failed (exit 1): E: cannot reach the mirror"}
