@@ -206,6 +206,7 @@ class Pipeline:
         """Build recipe for target, against the debs of the sibling recipes it installs, unless its
         content key is already built (rebuild: build anyway; keep_version: at the source's own version)."""
         local_debs = tuple(d for dep in siblings for d in self.layout.debs(target.name, dep))
+        self.layout.ledger(target.name, recipe.name)  # a corrupt ledger fails the job before any download
         final = self.layout.package_dir(target.name, recipe.name)
         with scratch(self.settings.cache_dir, f"{recipe.name}-") as work:
             inputs, fetched = self.preparer.fetch(recipe, target, work)

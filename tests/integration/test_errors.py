@@ -124,15 +124,16 @@ class DyingEngine:
 
 
 def test_engine_dies_mid_run(project: Project, tmp_path: Path) -> None:
-    """`kronos clean` connects (the version, a ping), then dockerd dies as it lists images."""
+    """`kronos clean` connects (the version, a ping), then dockerd dies as it lists the containers a
+    killed kronos may have left."""
     engine = DyingEngine(tmp_path / "docker.sock", allow=2)
     try:
         result = run(project, "clean", DOCKER_HOST=f"unix://{engine.path}")
     finally:
         engine.die()
     unversioned = [re.sub(rb" /v[0-9.]+/", b" /", r.split(b"?")[0]) for r in engine.seen]
-    assert unversioned == [b"GET /version", b"GET /_ping", b"GET /images/json"], engine.seen
-    fails_in_one_line(result, f"Docker engine at unix://{engine.path}", "listing images failed",
+    assert unversioned == [b"GET /version", b"GET /_ping", b"GET /containers/json"], engine.seen
+    fails_in_one_line(result, f"Docker engine at unix://{engine.path}", "listing containers failed",
                       "is dockerd running?")
 
 
