@@ -55,7 +55,8 @@ class LocalExecutor(Executor):
                 name = todo.pop(0)
                 if name in results:
                     continue
-                results[name] = Result(name, Status.SKIPPED, reason=f"skipped: {failed} failed")
+                reason = f"not started: {interrupt.name()}" if interrupt.stopping() else f"skipped: {failed} failed"
+                results[name] = Result(name, Status.SKIPPED, reason=reason)
                 waiting.pop(name, None)
                 listen.finished(results[name])
                 todo += dependents[name]
