@@ -218,7 +218,8 @@ def why(c: Context, recipe: str, target: list[str] | None = None) -> None:
             "images": "also remove kronos's images from the engine"})
 @handled
 def clean(c: Context, ledger: bool = False, images: bool = False) -> None:
-    """Remove outputs, logs and the download cache (the version ledger stays unless --ledger)."""
+    """Remove outputs, logs, the download cache (the version ledger stays unless --ledger) and the
+    containers of a kronos that is gone."""
     from .clean import clean as do_clean
 
     do_clean(settings(c), ledger=ledger, images=images)
