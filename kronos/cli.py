@@ -181,8 +181,9 @@ def build(c: Context, target: list[str] | None = None, only: list[str] | None = 
                           keep_version=keep_version, given=given)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 400)
     show(out, rows)
-    if interrupt.signum() is not None:  # each job has its row: stopped, or not started
-        raise interrupt.Interrupted(interrupt.signum() or 2)
+    stopped = interrupt.signum()
+    if stopped is not None:  # each job has its row: stopped, or not started
+        raise interrupt.Interrupted(stopped)
     error = failure(rows)  # one failure: its own line; several: "2 failed, 1 skipped; see the table above"
     if error is not None:
         if shell_on_failure:
@@ -218,8 +219,7 @@ def why(c: Context, recipe: str, target: list[str] | None = None) -> None:
             "images": "also remove kronos's images from the engine"})
 @handled
 def clean(c: Context, ledger: bool = False, images: bool = False) -> None:
-    """Remove outputs, logs, the download cache (the version ledger stays unless --ledger) and the
-    containers of a kronos that is gone."""
+    """Remove outputs, logs, the download cache and the containers a killed kronos left behind."""
     from .clean import clean as do_clean
 
     do_clean(settings(c), ledger=ledger, images=images)
