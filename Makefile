@@ -7,13 +7,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST_PACKAGES := docker.io mmdebstrap debootstrap dpkg-dev devscripts dput-ng quilt patch gnupg gpgv \
-	python3 python3-solv dose-builddebcheck \
+	python3 python3-solv dose-builddebcheck piuparts \
 	python3-venv xz-utils uidmap curl ca-certificates qemu-system-x86 e2fsprogs openssh-client
 DOCKERD_LOG ?= /var/log/kronos-dockerd.log
 PYTEST_ARGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: run test host engine venv lint unit integration vm clean help
+.PHONY: run qa test host engine venv lint unit integration vm clean help
 
 help:
 	@echo "make run   - build the default targets (images, sources, packages)"
@@ -45,6 +45,10 @@ venv: host $(BIN)/kronos
 run: engine venv
 	$(BIN)/kronos build --jobs $(JOBS)
 	$(BIN)/kronos publish
+
+# the QA gates (lintian, piuparts) on what `make run` built; verdicts are kept under out/qa/
+qa: engine venv
+	$(BIN)/kronos qa --jobs $(JOBS)
 
 lint: venv
 	$(BIN)/ruff check kronos tests tasks.py bench

@@ -215,6 +215,32 @@ def why(c: Context, recipe: str, target: list[str] | None = None) -> None:
             print(line)
 
 
+@task(iterable=["target", "only"], help={"target": "a target (repeatable; default: the default targets)",
+                                         "only": "judge only this recipe's build (repeatable)",
+                                         "gate": "the gates, comma-separated (default: lintian,piuparts)",
+                                         "jobs": "run up to N gates at once (default: KRONOS_JOBS or 1)"})
+@handled
+def qa(c: Context, target: list[str] | None = None, only: list[str] | None = None, gate: str = "",
+       jobs: str = "") -> None:
+    """Run the QA gates (lintian, piuparts) on the builds in out/; verdicts are kept per build and policy."""
+    from rich.console import Console
+
+    from .engine import get_engine
+    from .qa.command import failure, run_qa, show, store
+    from .qa.policy import GATES
+
+    s = settings(c)
+    names = [g for g in gate.split(",") if g] if gate else list(GATES)
+    rows = run_qa(s, get_engine(), target or list(s.default_targets), only or [], names, _jobs(jobs))
+    show(Console(highlight=False, width=None if sys.stdout.isatty() else 400), rows, store(s))
+    stopped = interrupt.signum()
+    if stopped is not None:
+        raise interrupt.Interrupted(stopped)
+    error = failure(rows)
+    if error is not None:
+        raise error
+
+
 @task(help={"ledger": "also forget the version and upload ledgers (versions may then be reused or re-uploaded)",
             "images": "also remove kronos's images from the engine"})
 @handled
@@ -377,7 +403,7 @@ repo_ns.add_task(repo_list, "list")  # type: ignore[arg-type]
 repo_ns.add_task(repo_remove, "remove")
 keys_ns = Collection("keys")
 keys_ns.add_task(keys_create, "create")
-ns = Collection(targets, recipes, graph, plan, images, build, why, clean, publish, upload, smoke)
+ns = Collection(targets, recipes, graph, plan, images, build, why, qa, clean, publish, upload, smoke)
 ns.add_collection(repo_ns)
 ns.add_collection(keys_ns)
 program = Program(namespace=ns, version=__version__, name="kronos", binary="kronos")

@@ -13,6 +13,7 @@ from typing import Any
 from .aptconfig import checks_valid_until
 from .errors import ConfigError
 from .packaging.versions import rule_problem
+from .qa.policy import Policy, load_policy
 from .tomlcheck import Table, load
 
 DEFAULTS = Path(__file__).with_name("defaults.toml")
@@ -88,6 +89,7 @@ class Settings:
     targets: Mapping[str, Target]
     index_max_age: int = 3600  # seconds a verified InRelease is reused without a download; 0: never
     build_lock_timeout: int = 14400  # seconds a build waits for another kronos building the same recipe
+    qa: Policy = Policy({}, {}, {})  # the QA gates' policy ([qa])
 
     def target(self, name: str) -> Target:
         try:
@@ -312,6 +314,7 @@ def load_settings(
     tt = top.sub("targets", required=True)
     targets = {name: _target(name, tt.sub(name), archives) for name in tt.data}
     tt.done()
+    qa = load_policy(top.sub("qa"), targets)
     top.done()
     for name in default_targets:
         if name not in targets:
@@ -327,4 +330,5 @@ def load_settings(
         targets=targets,
         index_max_age=index_max_age,
         build_lock_timeout=build_lock_timeout,
+        qa=qa,
     )

@@ -46,14 +46,11 @@ def sources_lines(mirror: str, target: Target, suites: tuple[str, ...]) -> list[
     return [f"deb {mirror} {suite} {comps}" for suite in suites]
 
 
-def mmdebstrap_argv(settings: Settings, archives: Archives, target: Target, out: Path,
-                    keyrings: Sequence[Path | str]) -> list[str]:
-    """mmdebstrap's command line; keyrings are the files apt reads (see sandbox.apt_readable)."""
+def _mmdebstrap_head(settings: Settings, target: Target, variant: str, keyrings: Sequence[Path | str]) -> list[str]:
     archive = settings.archive_of(target)
-    mirror = archives.mirror(archive, target.suite)
     argv = [
         "mmdebstrap",
-        "--variant=buildd",
+        f"--variant={variant}",
         "--mode=root",
         f"--architectures={settings.architecture}",
         f"--components={','.join(target.components)}",
@@ -63,6 +60,14 @@ def mmdebstrap_argv(settings: Settings, archives: Archives, target: Target, out:
     # each file (mmdebstrap keeps the option in the image, so every build-deps phase takes it too)
     argv.append("--dpkgopt=force-unsafe-io")
     argv += [f"--keyring={k}" for k in keyrings]
+    return argv
+
+
+def mmdebstrap_argv(settings: Settings, archives: Archives, target: Target, out: Path,
+                    keyrings: Sequence[Path | str]) -> list[str]:
+    """mmdebstrap's command line; keyrings are the files apt reads (see sandbox.apt_readable)."""
+    mirror = archives.mirror(settings.archive_of(target), target.suite)
+    argv = _mmdebstrap_head(settings, target, "buildd", keyrings)
     argv.append(f"--include={','.join(('fakeroot', *target.include))}")
     argv += [
         f'--customize-hook=chroot "$1" useradd --create-home --uid {BUILDER_UID} --shell /bin/bash builder',
@@ -72,6 +77,23 @@ def mmdebstrap_argv(settings: Settings, archives: Archives, target: Target, out:
         str(out),
     ]
     argv += sources_lines(mirror, target, (target.suite, *target.pockets))
+    return argv
+
+
+def minbase_argv(settings: Settings, archives: Archives, target: Target, out: Path,
+                 keyrings: Sequence[Path | str]) -> list[str]:
+    """mmdebstrap's command line for a minimal (minbase) tarball of the target's suite, the base QA
+    tools such as piuparts start from: only Essential packages and apt, so a missing Depends shows.
+    Each keyring is also put in the tarball's trusted.gpg.d (a tool that rewrites sources.list
+    keeps apt able to verify the archive)."""
+    mirror = archives.mirror(settings.archive_of(target), target.suite)
+    argv = _mmdebstrap_head(settings, target, "minbase", keyrings)
+    if target.include:
+        argv.append(f"--include={','.join(target.include)}")
+    for n, keyring in enumerate(keyrings):
+        argv.append(f"--customize-hook=upload {keyring} /etc/apt/trusted.gpg.d/kronos-archive-{n}.gpg")
+    argv += ['--customize-hook=rm -f "$1"/var/cache/apt/archives/*.deb', target.suite, str(out)]
+    argv += sources_lines(mirror, target, (target.suite,))
     return argv
 
 

@@ -14,7 +14,7 @@ import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import docker
 import docker.errors
@@ -82,16 +82,28 @@ class DockerContainer(EngineContainer):
     def run(self, log: Path) -> int:
         with self.engine.talking(f"starting container {self.name}"):
             self.raw.start()
+        written = 0
         with log.open("ab") as out, self.engine.talking(f"reading the output of container {self.name}"):
             for chunk in self.raw.logs(stream=True, follow=True, stdout=True, stderr=True):
-                try:
-                    out.write(chunk)
-                    out.flush()
-                except OSError as e:
-                    raise StorageError(f"cannot write the build log {log}: {os_error_line(e)}") from e
+                written += self._write(out, log, chunk)
         with self.engine.talking(f"waiting for container {self.name}"):
             result = self.raw.wait()
+        # a container that ends at once can end the follow before its output reached the log driver:
+        # what the stream missed is read once more when the container has ended
+        with log.open("ab") as out, self.engine.talking(f"reading the output of container {self.name}"):
+            whole = self.raw.logs(stdout=True, stderr=True)
+            if len(whole) > written:
+                self._write(out, log, whole[written:])
         return int(result["StatusCode"])
+
+    @staticmethod
+    def _write(out: BinaryIO, log: Path, chunk: bytes) -> int:
+        try:
+            out.write(chunk)
+            out.flush()
+        except OSError as e:
+            raise StorageError(f"cannot write the build log {log}: {os_error_line(e)}") from e
+        return len(chunk)
 
     def get(self, path: str, local: Path) -> None:
         with self.engine.talking(f"copying {path} out of container {self.name}"):

@@ -16,7 +16,7 @@ import gnupg
 
 from ..clock import now
 from ..errors import KronosError
-from ..run import run
+from ..run import adopt, run
 from .settings import RepoSettings
 
 
@@ -60,8 +60,18 @@ def gpg_home(home: Path) -> Iterator[Path]:
         lock.close()
 
 
-def _gpg(home: Path) -> Any:
-    return gnupg.GPG(gnupghome=str(home))
+class _Gpg(gnupg.GPG):  # type: ignore[misc]
+    """python-gnupg whose gpg processes are logged and reached by an interrupt like run()'s."""
+
+    def _open_subprocess(self, args: list[str], passphrase: bool = False) -> Any:
+        proc = super()._open_subprocess(args, passphrase)
+        adopt(proc)
+        return proc
+
+
+def gpg(home: Path) -> Any:
+    """python-gnupg on home (a path from gpg_home())."""
+    return _Gpg(gnupghome=str(home))
 
 
 def create_key(home: Path, uid: str, passphrase: str, algo: str = "ed25519", expire: str = "2y") -> str:
@@ -72,7 +82,7 @@ def create_key(home: Path, uid: str, passphrase: str, algo: str = "ed25519", exp
         argv = ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0",
                 "--quick-gen-key", uid, algo, "sign", expire]
         run(argv, env={"GNUPGHOME": str(h)}, input=passphrase.encode())
-        keys = _gpg(h).list_keys(secret=True)
+        keys = gpg(h).list_keys(secret=True)
         matching = [k for k in keys if uid in k.get("uids", [])]
         if not matching:
             raise SigningError(f"gpg made no key for {uid} in {home}")
@@ -88,7 +98,7 @@ class Signer:
     def check(self) -> list[dict[str, Any]]:
         """Every configured key exists, has a secret part, and has not expired."""
         with gpg_home(self.home) as h:
-            keys = _gpg(h).list_keys(secret=True)
+            keys = gpg(h).list_keys(secret=True)
         found = []
         for fpr in self.fingerprints:
             key = next((k for k in keys if str(k["fingerprint"]).upper().endswith(fpr)), None)
@@ -152,7 +162,7 @@ def signer(settings: RepoSettings, probe: bool = True) -> Signer:
     with gpg_home(settings.gnupghome) as h:  # held: two first publishes make one key
         if not fprs:
             uid = f"{settings.origin} development archive key <{settings.name}@localhost>"
-            keys = [k for k in _gpg(h).list_keys(secret=True) if uid in k.get("uids", [])]
+            keys = [k for k in gpg(h).list_keys(secret=True) if uid in k.get("uids", [])]
             fpr = str(keys[-1]["fingerprint"]) if keys else create_key(settings.gnupghome, uid, secret)
             fprs = (fpr,)
         s = Signer(settings.gnupghome, fprs, secret)

@@ -6,11 +6,9 @@ import email.utils
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import gnupg
-
 from ..config import Settings
 from ..publish.settings import RepoSettings
-from ..publish.signing import Signer, create_key, gpg_home, passphrase
+from ..publish.signing import Signer, create_key, gpg, gpg_home, passphrase
 from .plan import UploadError
 
 
@@ -45,7 +43,7 @@ def require_uid(uids: Iterable[str], changed_by: str, fingerprint: str) -> None:
 
 def _find(settings: RepoSettings, uid: str) -> str | None:
     with gpg_home(settings.gnupghome) as h:
-        keys = [k for k in gnupg.GPG(gnupghome=str(h)).list_keys(secret=True) if uid in k.get("uids", [])]
+        keys = [k for k in gpg(h).list_keys(secret=True) if uid in k.get("uids", [])]
     return str(keys[-1]["fingerprint"]) if keys else None
 
 

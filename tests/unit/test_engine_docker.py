@@ -28,9 +28,11 @@ class FakeContainer:
     def start(self) -> None:
         self.calls.append(("start",))
 
-    def logs(self, **kw: Any) -> list[bytes]:
+    def logs(self, **kw: Any) -> list[bytes] | bytes:
         self.calls.append(("logs", kw))
-        return [b"line 1\n", b"line 2\n"]
+        if kw.get("stream"):  # the follow ended before the last line reached the log driver
+            return [b"line 1\n"]
+        return b"line 1\nline 2\n"
 
     def wait(self) -> dict[str, int]:
         self.calls.append(("wait",))
@@ -80,6 +82,7 @@ def test_container_lifecycle_calls(tmp_path: Path) -> None:
         ("start",),
         ("logs", {"stream": True, "follow": True, "stdout": True, "stderr": True}),
         ("wait",),
+        ("logs", {"stdout": True, "stderr": True}),  # what the stream missed, once the container ended
         ("commit", "kronos/failed-sid-x", "1.0"),
         ("remove", True),
     ]

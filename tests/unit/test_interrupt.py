@@ -4,16 +4,19 @@ started, and the exit code follows the signal (the real build is in tests/integr
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from kronos import interrupt
 from kronos.errors import CommandError
 from kronos.executor import Job, Status, get_executor
+from kronos.publish.signing import gpg
 from kronos.run import run
 
 
@@ -70,3 +73,24 @@ def test_the_exit_code_follows_the_signal(sig: signal.Signals, code: int) -> Non
         interrupt.check()
     assert got.value.exit_code == code
     assert str(got.value).startswith(f"interrupted by {sig.name}: nothing more was started")
+
+
+def test_a_stop_reaches_python_gnupg_gpg(tmp_path: Path) -> None:
+    """gpg started by python-gnupg (signing.gpg) is stopped like run()'s children: here one waiting for
+    input that never comes."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    read_end, write_end = os.pipe()
+    result: list[object] = []
+    with os.fdopen(read_end, "rb") as source, os.fdopen(write_end, "wb") as never_ends:
+        t = threading.Thread(target=lambda: result.append(gpg(home).decrypt_file(source)))
+        began = time.monotonic()
+        t.start()
+        time.sleep(1.0)
+        assert t.is_alive()  # gpg waits for the input
+        interrupt.request_stop(signal.SIGINT)
+        t.join(10)
+        stopped = not t.is_alive()
+        never_ends.write(b"x")  # lets python-gnupg's feeder thread end either way
+    assert stopped and time.monotonic() - began < 10
+    assert getattr(result[0], "returncode", None) == -signal.SIGTERM

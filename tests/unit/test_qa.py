@@ -1,0 +1,168 @@
+"""The QA frame without tools: policy layers, lintian's output read with our overrides, piuparts'
+output classified, and the verdict store (reuse, errors never reused, history)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from kronos.config import load_settings
+from kronos.errors import ConfigError
+from kronos.qa.lintian import parse
+from kronos.qa.piuparts import PiupartsGate, mounts_under, sweep
+from kronos.qa.policy import GatePolicy
+from kronos.qa.verdict import HISTORY, Outcome, Verdict, VerdictStore
+
+
+def test_default_policy_blocks_on_both_gates_and_overrides_the_default_address(tmp_path: Path) -> None:
+    s = load_settings(tmp_path, env={})
+    lintian = s.qa.gate("lintian", "bookworm", "xen")
+    assert lintian.blocking and lintian.fail_on == ("error",)
+    assert lintian.reason("bogus-mail-host") and "DEBEMAIL" in str(lintian.reason("bogus-mail-host"))
+    piuparts = s.qa.gate("piuparts", "noble", "xen")
+    assert piuparts.blocking and piuparts.fail_on == ("install-purge", "upgrade")
+
+
+def test_policy_layers_target_then_recipe_and_overrides_accumulate(tmp_path: Path) -> None:
+    (tmp_path / "kronos.toml").write_text("""
+[qa.targets.noble]
+blocking = ["lintian"]
+[qa.targets.noble.lintian]
+fail_on = ["error", "warning"]
+[qa.recipes.xen.lintian.overrides]
+some-tag = "xen's reason"
+bogus-mail-host = false
+bogus-mail-host-in-debian-changelog = false
+""")
+    s = load_settings(tmp_path, env={})
+    noble_xen = s.qa.gate("lintian", "noble", "xen")
+    assert noble_xen.fail_on == ("error", "warning") and noble_xen.overrides == (("some-tag", "xen's reason"),)
+    assert not s.qa.gate("piuparts", "noble", "xen").blocking
+    other = s.qa.gate("lintian", "bookworm", "ocaml-dune")
+    assert other.fail_on == ("error",) and [t for t, _ in other.overrides] == ["bogus-mail-host",
+                                                                    "bogus-mail-host-in-debian-changelog"]
+    assert noble_xen.key() != other.key()
+
+
+@pytest.mark.parametrize(("toml", "line"), [
+    ('[qa]\nblocking = ["lintain"]\n', "qa.blocking: unknown gate 'lintain'"),
+    ('[qa.lintian]\nfail_on = ["severe"]\n', "qa.lintian.fail_on: 'severe' is not one of error"),
+    ('[qa.lintian.overrides]\nsome-tag = ""\n', "qa.lintian.overrides.some-tag: an override needs its reason"),
+    ('[qa.piuparts]\nfail_on = ["install"]\n', "qa.piuparts.fail_on: 'install' is not one of install-purge"),
+    ('[qa.targets.hurd]\nblocking = []\n', "qa.targets: unknown target 'hurd'"),
+    ('[qa.lintian]\nfail_ob = ["error"]\n', "qa.lintian: unknown key 'fail_ob'"),
+])
+def test_a_bad_policy_is_one_line_naming_the_key(tmp_path: Path, toml: str, line: str) -> None:
+    (tmp_path / "kronos.toml").write_text(toml)
+    with pytest.raises(ConfigError) as e:
+        load_settings(tmp_path, env={})
+    assert line in str(e.value)
+
+
+LINTIAN = """\
++ lintian -I -E --pedantic --show-overrides --tag-display-limit 0 --fail-on none x.changes x.dsc
+E: kx: bogus-mail-host Maintainer kronos@localhost
+E: kx source: no-copyright-file
+W: kx: empty-binary-package
+I: kx: extended-description-is-probably-too-short
+P: kx source: no-homepage-field
+O: kx: spelling-error-in-binary teh the [usr/bin/kx]
+N: some note
+"""
+
+
+def test_lintian_output_is_read_by_severity_with_our_overrides() -> None:
+    policy = GatePolicy("lintian", True, ("error",), (("bogus-mail-host", "local builds"),))
+    tags = parse(LINTIAN, policy)
+    assert [(t.severity, t.tag, bool(t.overridden_by)) for t in tags] == [
+        ("error", "bogus-mail-host", True), ("error", "no-copyright-file", False),
+        ("warning", "empty-binary-package", False), ("info", "extended-description-is-probably-too-short", False),
+        ("pedantic", "no-homepage-field", False), ("overridden", "spelling-error-in-binary", True)]
+    assert tags[0].overridden_by == "ours: local builds" and tags[1].package == "kx source"
+    assert tags[0].line() == "error: kx: bogus-mail-host Maintainer kronos@localhost [overridden: ours: local builds]"
+
+
+PURGE_FAIL = """\
+0m13.6s DEBUG: Recording chroot state
+0m14.0s ERROR: FAIL: Package purging left files on system:
+  /var/lib/kqa-leaky/\t not owned
+  /var/lib/kqa-leaky/state\t not owned
+
+0m14.0s ERROR: FAIL: Installation and purging test.
+0m15.2s ERROR: piuparts run ends.
+"""
+UPGRADE_FAIL = "0m20s ERROR: FAIL: Installation, upgrade and purging tests.\n"
+MIRROR_DOWN = """\
+0m1.0s DUMP:
+  Err:1 http://127.0.0.1:9/debian bookworm InRelease
+    Could not connect to 127.0.0.1:9 (127.0.0.1). - connect (111: Connection refused)
+0m1.1s ERROR: Command failed (status=100): ['chroot', '/tmp/x', 'apt-get', 'update']
+"""
+
+
+@pytest.mark.parametrize(("code", "text", "fail_on", "outcome", "words"), [
+    (0, "0m9s INFO: PASS: Installation and purging test.\n", ("install-purge",), "pass", "Installation and purging"),
+    (1, PURGE_FAIL, ("install-purge",), "fail", "install-purge (archive): Package purging left files on system:"
+                                                 " /var/lib/kqa-leaky/ not owned /var/lib/kqa-leaky/state not owned"),
+    (1, UPGRADE_FAIL, ("install-purge", "upgrade"), "fail", "upgrade (archive)"),
+    (1, UPGRADE_FAIL, ("install-purge",), "pass", "not failed on, by policy"),
+    (1, MIRROR_DOWN, ("install-purge",), "error", "Could not connect to 127.0.0.1:9"),
+    (1, "Traceback ...\nOSError: boom\n", ("install-purge",), "error", "OSError: boom"),
+])
+def test_piuparts_output_is_classified(code: int, text: str, fail_on: tuple[str, ...], outcome: str,
+                                       words: str) -> None:
+    gate = PiupartsGate.__new__(PiupartsGate)
+    found = gate._classify("archive", code, text, GatePolicy("piuparts", True, fail_on))
+    assert found["outcome"] == outcome and words in found["summary"], found
+
+
+def verdict(key: str, outcome: Outcome = Outcome.PASS, started: str = "2026-12-07T00:00:00+00:00") -> Verdict:
+    return Verdict("lintian", "bookworm", "xen", "1.0-1", "b" * 64, key, outcome, "summary", True, started, 1.0,
+                   "lintian.log", {"lintian": "2.116"}, {"counts": {"error": 1}}, ("tags.txt",))
+
+
+def test_the_store_reuses_a_verdict_by_key_but_never_an_error(tmp_path: Path) -> None:
+    store = VerdictStore(tmp_path / "qa")
+    with store.workdir("bookworm") as work:
+        (work / "lintian.log").write_text("log")
+        where = store.record(verdict("k" * 64), work)
+    assert (where / "lintian.log").read_text() == "log"
+    found = store.find("bookworm", "xen", "lintian", "k" * 64)
+    assert found is not None and found.reused and dataclasses.replace(found, reused=False) == verdict("k" * 64)
+    assert store.find("bookworm", "xen", "lintian", "j" * 64) is None
+    with store.workdir("bookworm") as work:
+        store.record(verdict("e" * 64, Outcome.ERROR), work)
+    assert store.find("bookworm", "xen", "lintian", "e" * 64) is None  # tried again next time
+    assert not list((tmp_path / "qa" / "bookworm").glob(".work-*"))
+
+
+def test_the_store_keeps_a_history_per_gate(tmp_path: Path) -> None:
+    store = VerdictStore(tmp_path / "qa")
+    for n in range(HISTORY + 3):
+        with store.workdir("bookworm") as work:
+            store.record(verdict(f"{n:02d}" + "k" * 62, started=f"2026-12-07T00:00:{n:02d}+00:00"), work)
+    history = store.latest("bookworm", "xen", "lintian")
+    assert len(history) == HISTORY and history[0].key == f"{HISTORY + 2:02d}" + "k" * 62
+
+
+def test_mounts_under_a_directory_are_found_deepest_first(tmp_path: Path) -> None:
+    assert mounts_under(tmp_path) == []
+    assert mounts_under(Path("/"))[-1] == "/"
+
+
+def test_a_later_run_removes_what_a_killed_kronos_left_of_piuparts(capsys: pytest.CaptureFixture[str]) -> None:
+    gone = Path(tempfile.mkdtemp(prefix="kq-piuparts-999999999-", dir="/tmp"))
+    (gone / "chroot" / "etc").mkdir(parents=True)
+    mine = Path(tempfile.mkdtemp(prefix=f"kq-repo-{os.getpid()}-", dir="/tmp"))
+    try:
+        assert sweep() == [gone]
+        assert not gone.exists() and mine.exists()
+        assert f"removed {gone}, left by a kronos that is gone (pid 999999999)" in capsys.readouterr().err
+    finally:
+        shutil.rmtree(gone, ignore_errors=True)
+        shutil.rmtree(mine, ignore_errors=True)
