@@ -25,13 +25,15 @@ def _remove(path: Path) -> None:
     info(f"removed {path}")
 
 
-def clean(settings: Settings, ledger: bool = False, images: bool = False) -> None:
-    """Outputs and logs go (the version ledger stays unless `ledger`); in the cache only the
-    sources the recipes pin by checksum stay; failed-build images go, base images with `images`."""
+def clean(settings: Settings, ledger: bool = False, images: bool = False, verdicts: bool = False) -> None:
+    """Outputs and logs go (the version ledger stays unless `ledger`, the QA verdicts unless `verdicts`);
+    in the cache only the sources the recipes pin by checksum stay; failed-build images go, base images
+    with `images`."""
     out = settings.output_dir
+    kept = {"ledger": ledger, "qa": verdicts}
     if out.exists():
         for child in sorted(out.iterdir()):
-            if child.name != "ledger" or ledger:
+            if kept.get(child.name, True):
                 _remove(child)
     cache = settings.cache_dir
     if cache.exists():

@@ -242,13 +242,14 @@ def qa(c: Context, target: list[str] | None = None, only: list[str] | None = Non
 
 
 @task(help={"ledger": "also forget the version and upload ledgers (versions may then be reused or re-uploaded)",
-            "images": "also remove kronos's images from the engine"})
+            "images": "also remove kronos's images from the engine",
+            "verdicts": "also forget the QA verdicts (out/qa: the gates then judge every build again)"})
 @handled
-def clean(c: Context, ledger: bool = False, images: bool = False) -> None:
+def clean(c: Context, ledger: bool = False, images: bool = False, verdicts: bool = False) -> None:
     """Remove outputs, logs, the download cache and the containers a killed kronos left behind."""
     from .clean import clean as do_clean
 
-    do_clean(settings(c), ledger=ledger, images=images)
+    do_clean(settings(c), ledger=ledger, images=images, verdicts=verdicts)
 
 
 def _publisher(s: Settings) -> Any:

@@ -184,6 +184,13 @@ def show(console: Console, rows: Sequence[Row], verdicts: VerdictStore) -> None:
             table.add_row(r.recipe, r.gate, f"[{STYLE[v.outcome]}]{v.outcome.value}[/]{mark}", v.version,
                           f"{v.seconds:.1f}s{again}", v.summary)
         console.print(table)
+    overrides: dict[tuple[str, str, str], int] = {}  # (gate, tag, reason) -> how many verdicts it applied to
+    for r in rows:
+        if r.verdict is not None:
+            for tag, reason in dict(r.verdict.details.get("overridden", {})).items():
+                overrides[(r.gate, tag, reason)] = overrides.get((r.gate, tag, reason), 0) + 1
+    for (gate, tag, reason), n in sorted(overrides.items()):
+        console.print(f"{gate} override of ours: {tag} on {n} build(s): {reason}", markup=False)
     for r in rows:
         if r.verdict is not None and r.verdict.outcome is not Outcome.PASS:
             where = verdicts.directory(r.target, r.recipe, r.gate, r.verdict.key)

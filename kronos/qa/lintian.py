@@ -140,15 +140,14 @@ class LintianGate:
         (work / TAGS).write_text("".join(t.line() + "\n" for t in tags))
         counts = Counter("overridden" if t.overridden_by else t.severity for t in tags)
         failing = [t for t in tags if not t.overridden_by and t.severity in policy.fail_on]
-        ours = sorted({f"{t.tag} ({t.overridden_by.removeprefix('ours: ')})" for t in tags
-                       if t.overridden_by.startswith("ours: ")})
+        ours = {t.tag: t.overridden_by.removeprefix("ours: ") for t in tags if t.overridden_by.startswith("ours: ")}
         details = {"counts": dict(sorted(counts.items())), "failing": [t.line() for t in failing],
-                   "overridden": ours}
+                   "overridden": dict(sorted(ours.items()))}
         shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no tags"
         if failing:
             first = failing[0]
             more = f" and {len(failing) - 1} more" if len(failing) > 1 else ""
             return Finding(Outcome.FAIL, f"{first.severity} {first.tag} ({first.package}){more}; {shown}",
                            details, (TAGS,))
-        override_note = f"; overridden by policy: {'; '.join(ours)}" if ours else ""
+        override_note = f"; overridden by policy: {', '.join(sorted(ours))}" if ours else ""
         return Finding(Outcome.PASS, f"{shown}{override_note}", details, (TAGS,))

@@ -131,6 +131,10 @@ def binary_names(debs: Sequence[Path]) -> list[str]:
     return sorted({DebFile(str(d)).debcontrol()["Package"] for d in debs})
 
 
+def _version(deb: Path) -> str:
+    return str(DebFile(str(deb)).debcontrol()["Version"])
+
+
 class PiupartsGate:
     name = "piuparts"
 
@@ -185,9 +189,15 @@ class PiupartsGate:
         own = {d.resolve() for d in subject.debs}
         return [d for d in self.siblings.get(subject.target.name, []) if d.resolve() not in own]
 
+    def _served(self, subject: Subject) -> list[Path]:
+        """The published repository's .debs of subject's source for its target, when it serves another
+        version than subject's (the one to upgrade from)."""
+        debs = self.served.get((subject.target.name, subject.source), [])
+        return [d for d in debs if _version(d) != subject.version]
+
     def inputs(self, subject: Subject) -> dict[str, Any]:
         _, base = self.base(subject.target)
-        served = self.served.get((subject.target.name, subject.source), [])
+        served = self._served(subject)
         return {
             "piuparts": self._version(),
             "base": base,
@@ -196,7 +206,8 @@ class PiupartsGate:
             "served": sorted(sha256_file(d) for d in served),
         }
 
-    def argv(self, subject: Subject, tarball: Path, tmp: Path, repos: Sequence[Path]) -> list[str]:
+    def argv(self, subject: Subject, tarball: Path, tmp: Path, repos: Sequence[Path],
+             policy: GatePolicy) -> list[str]:
         target = subject.target
         archive = self.settings.archive_of(target)
         mirror = self.archives.mirror(archive, target.suite)
@@ -205,6 +216,8 @@ class PiupartsGate:
                 "--defaults", "ubuntu" if archive.family == "ubuntu" else "debian"]
         if archive.snapshot:
             argv.append("--no-check-valid-until")
+        # our overrides: paths piuparts ignores (with ':' it says so when one is seen)
+        argv += [f"--ignore=:{path}" for path, _ in policy.overrides]
         for repo in repos:
             argv += ["--bindmount", str(repo), "--extra-repo",
                      f"deb [signed-by={repo / sibling_repo.KEYRING}] file:{repo / 'repo'} ./"]
@@ -225,29 +238,31 @@ class PiupartsGate:
         if not debs:
             return Finding(Outcome.PASS, "no binary packages to test")
         others = self._others(subject)
-        served = self.served.get((subject.target.name, subject.source), [])
+        served = self._served(subject)
         details: dict[str, Any] = {"packages": binary_names(debs), "runs": []}
         log.write_text("")
         with repository(others) as siblings, chroot_scratch() as tmp:
             repos = [siblings] if siblings else []
-            code, text = self._piuparts(self.argv(subject, tarball, tmp, repos) + [str(d) for d in debs], log,
+            code, text = self._piuparts(self.argv(subject, tarball, tmp, repos, policy) + [str(d) for d in debs], log,
                                         f"piuparts {subject.label}: install, purge, upgrade from the archive")
             found = self._classify("archive", code, text, policy)
             details["runs"].append(found)
             if found["outcome"] == Outcome.PASS.value and served:
                 with repository(served) as old:
                     assert old is not None
-                    argv = self.argv(subject, tarball, tmp, [*repos, old]) + ["--no-install-purge-test"]
+                    argv = self.argv(subject, tarball, tmp, [*repos, old], policy) + ["--no-install-purge-test"]
                     code, text = self._piuparts(argv + [str(d) for d in debs], log,
                                                 f"piuparts {subject.label}: upgrade from our served version")
                 found = self._classify("served", code, text, policy)
                 details["runs"].append(found)
             if found["outcome"] == Outcome.FAIL.value and found["test"] == "install-purge":
-                baseline = self._baseline(subject, tarball, tmp, debs, log)
+                baseline = self._baseline(subject, tarball, tmp, debs, log, policy)
                 if baseline is not None:
                     details["baseline"] = baseline
                     if baseline["outcome"] == Outcome.FAIL.value and baseline["test"] == found["test"]:
                         found = dict(found, outcome=Outcome.ARCHIVE_FAILS.value)
+        said = log.read_text(errors="replace")
+        details["overridden"] = {path: reason for path, reason in policy.overrides if f"IGNORED PATH: {path}" in said}
         return Finding(Outcome(found["outcome"]), found["summary"], details)
 
     def _classify(self, run_name: str, code: int, text: str, policy: GatePolicy) -> dict[str, Any]:
@@ -267,13 +282,14 @@ class PiupartsGate:
         return {"run": run_name, "outcome": outcome.value, "test": test,
                 "summary": f"{test} ({run_name}): {_flat(detail)}{note}"}
 
-    def _baseline(self, subject: Subject, tarball: Path, tmp: Path, debs: Sequence[Path],
-                  log: Path) -> dict[str, Any] | None:
+    def _baseline(self, subject: Subject, tarball: Path, tmp: Path, debs: Sequence[Path], log: Path,
+                  policy: GatePolicy) -> dict[str, Any] | None:
         """The archive's own version of the same binaries, through the same install-purge test: None
         when the archive does not have them."""
         names = binary_names(debs)
-        code, text = self._piuparts(self.argv(subject, tarball, tmp, []) + ["--apt", "--no-upgrade-test", *names],
-                                    log, f"piuparts {subject.target.name}: the archive's {' '.join(names)} (baseline)")
+        argv = self.argv(subject, tarball, tmp, [], policy) + ["--apt", "--no-upgrade-test", *names]
+        title = f"piuparts {subject.target.name}: the archive's {' '.join(names)} (baseline)"
+        code, text = self._piuparts(argv, log, title)
         if code != 0 and "Unable to locate package" in text:
             return None
         return self._classify("baseline", code, text, GatePolicy(self.name, False, ("install-purge",)))
@@ -308,7 +324,10 @@ def served_debs(repo_root: Path, suite: str, arch: str) -> dict[str, list[Path]]
 
 
 def _passes(text: str) -> str:
-    return "; ".join(m.strip() for m in re.findall(r"PASS: (.*)", text) if "All tests" not in m)
+    """What passed, and why an upgrade was not tested, in piuparts' words."""
+    said = [m.strip().rstrip(".") for m in re.findall(r"PASS: (.*)", text) if "All tests" not in m]
+    said += ["no upgrade test: the archive does not have the packages"] * ("Can't test upgrade" in text)
+    return "; ".join(said)
 
 
 def _flat(text: str) -> str:

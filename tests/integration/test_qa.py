@@ -131,11 +131,16 @@ def test_lintian_verdicts_tags_and_our_overrides(project: Path) -> None:
     assert "bookworm/qa-lint lintian: fail: error no-copyright-file" in r.stdout, out[-3000:]
     over = verdicts(project, "qa-override", "lintian")[0]
     assert over["outcome"] == "pass", over
-    assert "no-copyright-file (the fixture ships its licence elsewhere" in str(over["summary"]), over
+    assert "overridden by policy: bogus-mail-host, bogus-mail-host-in-debian-changelog, no-copyright-file" in str(
+        over["summary"]), over
+    assert ("lintian override of ours: no-copyright-file on 1 build(s): the fixture ships its licence elsewhere"
+            " (a test of our overrides)") in r.stdout, out[-3000:]
     clean = verdicts(project, "qa-clean", "lintian")[0]
     assert clean["outcome"] == "pass", clean
     # the default policy's override of the default maintainer's address, shown with its reason
-    assert "bogus-mail-host (the default maintainer kronos@localhost" in str(clean["summary"]), clean
+    assert "lintian override of ours: bogus-mail-host on 3 build(s): the default maintainer kronos@localhost" \
+        in r.stdout, out[-3000:]
+    assert "overridden by policy: bogus-mail-host" in str(clean["summary"]), clean
     details = clean["details"]
     assert isinstance(details, dict) and details["counts"].get("overridden", 0) >= 1, details
     tags = (project / "out" / "qa" / TARGET / "qa-clean" / "lintian" / str(clean["key"])[:24] / "tags.txt")
@@ -215,3 +220,15 @@ def test_interrupting_qa_during_piuparts_leaves_no_chroot_mount_or_verdict(proje
     assert not subprocess.run(["pgrep", "-f", f"piuparts.*{mine}"], capture_output=True).stdout
     assert verdicts(project, "qa-clean", "piuparts") == before  # a stopped gate gives no verdict
     assert not list((project / "out" / "qa" / TARGET).glob(".work-*"))
+
+
+def test_clean_keeps_the_verdicts_unless_asked(project: Path) -> None:
+    """Last in the module: it removes the fixture's outputs."""
+    stored = sorted(p.relative_to(project) for p in (project / "out" / "qa").rglob("verdict.json"))
+    assert stored
+    r = kronos(project, "clean")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert not (project / "out" / TARGET).exists()
+    assert sorted(p.relative_to(project) for p in (project / "out" / "qa").rglob("verdict.json")) == stored
+    r = kronos(project, "clean", "--verdicts")
+    assert r.returncode == 0 and not (project / "out" / "qa").exists(), r.stderr[-2000:]

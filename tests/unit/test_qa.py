@@ -6,13 +6,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from kronos.config import load_settings
+from kronos.config import Target, load_settings
 from kronos.errors import ConfigError
+from kronos.qa.gate import Subject
 from kronos.qa.lintian import parse
 from kronos.qa.piuparts import PiupartsGate, mounts_under, sweep
 from kronos.qa.policy import GatePolicy
@@ -166,3 +169,70 @@ def test_a_later_run_removes_what_a_killed_kronos_left_of_piuparts(capsys: pytes
     finally:
         shutil.rmtree(gone, ignore_errors=True)
         shutil.rmtree(mine, ignore_errors=True)
+
+
+def _deb(tmp: Path, name: str, version: str = "1.0-1") -> Path:
+    root = tmp / name
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(f"Package: {name}\nVersion: {version}\nArchitecture: all\n"
+                                             "Maintainer: K <k@example.org>\nDescription: x\n x\n")
+    deb = tmp / f"{name}_{version}_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(deb)], check=True, capture_output=True)
+    return deb
+
+
+class CannedPiupartsGate(PiupartsGate):
+    """The gate's own logic over canned piuparts outputs: which runs it makes, how it sums them up."""
+
+    def __init__(self, outputs: list[tuple[int, str]]) -> None:
+        super().__init__(None, None, {}, {})  # type: ignore[arg-type]  # no archive: nothing runs for real
+        self.outputs = outputs
+        self.calls: list[list[str]] = []
+
+    def base(self, target: Target) -> tuple[Path, str]:
+        return Path("/nonexistent/base.tar.gz"), "k"
+
+    def argv(self, subject: Subject, tarball: Path, tmp: Path, repos: Sequence[Path],
+             policy: GatePolicy) -> list[str]:
+        return ["piuparts", f"--repos={len(repos)}"]
+
+    def _piuparts(self, argv: list[str], log: Path, title: str) -> tuple[int, str]:
+        self.calls.append(argv)
+        return self.outputs.pop(0)
+
+
+@pytest.mark.parametrize(("outputs", "outcome", "runs"), [
+    ([(1, PURGE_FAIL), (1, PURGE_FAIL)], "fails in the archive as well", ["archive", "baseline"]),
+    ([(1, PURGE_FAIL), (0, "PASS: Installation and purging test.\n")], "fail", ["archive", "baseline"]),
+    ([(1, PURGE_FAIL), (100, "E: Unable to locate package kqa-x\n")], "fail", ["archive"]),
+    ([(1, MIRROR_DOWN)], "error", ["archive"]),
+    ([(1, UPGRADE_FAIL)], "fail", ["archive"]),
+])
+def test_piuparts_runs_a_baseline_of_the_archive_only_for_an_install_purge_failure(
+        tmp_path: Path, outputs: list[tuple[int, str]], outcome: str, runs: list[str]) -> None:
+    deb = _deb(tmp_path, "kqa-x")
+    subject = Subject(load_settings(tmp_path, env={}).target("bookworm"), "qa-x", tmp_path, "1.0-1", "b" * 64,
+                      "kqa-x", (deb.name,))
+    gate = CannedPiupartsGate(outputs)
+    found = gate.judge(subject, GatePolicy("piuparts", True, ("install-purge", "upgrade")), tmp_path, tmp_path / "log")
+    assert found.outcome.value == outcome, found
+    assert [r["run"] for r in found.details["runs"]] + (["baseline"] if "baseline" in found.details else []) == runs
+    if "baseline" in found.details:
+        assert gate.calls[-1][-3:] == ["--apt", "--no-upgrade-test", "kqa-x"]
+
+
+def test_piuparts_upgrades_from_our_served_version_when_there_is_one(tmp_path: Path) -> None:
+    (tmp_path / "served").mkdir()
+    deb, old = _deb(tmp_path, "kqa-x"), _deb(tmp_path / "served", "kqa-x", "0.9-1")
+    subject = Subject(load_settings(tmp_path, env={}).target("bookworm"), "qa-x", tmp_path, "1.0-1", "b" * 64,
+                      "kqa-x", (deb.name,))
+    gate = CannedPiupartsGate([(0, "PASS: Installation and purging test.\n"), (1, UPGRADE_FAIL)])
+    gate.served = {("bookworm", "kqa-x"): [old]}
+    found = gate.judge(subject, GatePolicy("piuparts", True, ("install-purge", "upgrade")), tmp_path, tmp_path / "log")
+    assert found.outcome.value == "fail" and found.summary.startswith("upgrade (served)"), found
+    assert gate.calls[1][1:] == ["--repos=1", "--no-install-purge-test", str(deb)]  # the served .debs' repository
+    # the same version served as built: nothing to upgrade from
+    gate = CannedPiupartsGate([(0, "PASS: Installation and purging test.\n")])
+    gate.served = {("bookworm", "kqa-x"): [deb]}
+    found = gate.judge(subject, GatePolicy("piuparts", True, ("install-purge",)), tmp_path, tmp_path / "log")
+    assert found.outcome.value == "pass" and len(gate.calls) == 1
