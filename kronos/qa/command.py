@@ -196,6 +196,11 @@ def show(console: Console, rows: Sequence[Row], verdicts: VerdictStore) -> None:
             where = verdicts.directory(r.target, r.recipe, r.gate, r.verdict.key)
             console.print(f"{r.target}/{r.recipe} {r.gate}: {r.verdict.outcome.value}: {r.verdict.summary};"
                           f" log: {where / r.verdict.log}", markup=False)
+    counts = {o.value: sum(1 for r in rows if r.verdict and r.verdict.outcome is o) for o in Outcome}
+    counts["no verdict"] = sum(1 for r in rows if r.verdict is None)
+    stored = sum(1 for r in rows if r.verdict and r.verdict.reused)
+    console.print(", ".join(f"{n} {o}" for o, n in counts.items() if n or o in ("pass", "fail"))
+                  + f" ({stored} of {len(rows)} stored from an earlier run)", markup=False)
 
 
 def failure(rows: Sequence[Row]) -> KronosError | None:
