@@ -201,7 +201,8 @@ class DockerEngine(Engine):
 
     def containers(self) -> list[Leftover]:
         with self.talking("listing containers"):
-            found = self.client.containers.list(all=True, filters={"label": owner.PID})
+            # a container another kronos removes between the listing and its inspection is not an error
+            found = self.client.containers.list(all=True, filters={"label": owner.PID}, ignore_removed=True)
         return [Leftover(str(c.id)[:12], dict(c.labels)) for c in found]
 
     def remove_container(self, container_id: str) -> None:

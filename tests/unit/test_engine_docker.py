@@ -56,6 +56,10 @@ class FakeClient:
                 client.calls.append(("create", image, kw))
                 return FakeContainer(client.calls)
 
+            def list(self, **kw: Any) -> list[Any]:
+                client.calls.append(("list", kw))
+                return [type("C", (), {"id": "0123456789abcdef", "labels": {owner.PID: "1"}})()]
+
         self.containers = Containers()
 
 
@@ -135,3 +139,12 @@ def test_build_container_keeps_no_capability_and_gains_none() -> None:
                                            "cap_add": [],
                                            "security_opt": ["no-new-privileges"]})
 
+
+
+def test_listing_kronos_containers_ignores_one_removed_meanwhile() -> None:
+    """Another kronos may remove a container between the listing and its inspection (the SDK's list
+    inspects each): ignore_removed, or the sweep fails with 'No such container'."""
+    client = FakeClient()
+    found = DockerEngine(client).containers()
+    assert client.calls == [("list", {"all": True, "filters": {"label": owner.PID}, "ignore_removed": True})]
+    assert [(f.id, f.labels) for f in found] == [("0123456789ab", {owner.PID: "1"})]
