@@ -25,12 +25,14 @@ def _remove(path: Path) -> None:
     info(f"removed {path}")
 
 
-def clean(settings: Settings, ledger: bool = False, images: bool = False, verdicts: bool = False) -> None:
-    """Outputs and logs go (the version ledger stays unless `ledger`, the QA verdicts unless `verdicts`);
+def clean(settings: Settings, ledger: bool = False, images: bool = False, verdicts: bool = False,
+          nights: bool = False) -> None:
+    """Outputs and logs go (the version ledger stays unless `ledger`, the QA verdicts unless `verdicts`,
+    the nightly's records unless `nights`);
     in the cache only the sources the recipes pin by checksum stay; failed-build images go, base images
     with `images`."""
     out = settings.output_dir
-    kept = {"ledger": ledger, "qa": verdicts}
+    kept = {"ledger": ledger, "qa": verdicts, "nightly": nights}
     if out.exists():
         for child in sorted(out.iterdir()):
             if kept.get(child.name, True):

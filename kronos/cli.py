@@ -243,23 +243,21 @@ def qa(c: Context, target: list[str] | None = None, only: list[str] | None = Non
 
 @task(help={"ledger": "also forget the version and upload ledgers (versions may then be reused or re-uploaded)",
             "images": "also remove kronos's images from the engine",
-            "verdicts": "also forget the QA verdicts (out/qa: the gates then judge every build again)"})
+            "verdicts": "also forget the QA verdicts (out/qa: the gates then judge every build again)",
+            "nights": "also remove the nightly's records (out/nightly: reports, smoke verdicts)"})
 @handled
-def clean(c: Context, ledger: bool = False, images: bool = False, verdicts: bool = False) -> None:
+def clean(c: Context, ledger: bool = False, images: bool = False, verdicts: bool = False,
+          nights: bool = False) -> None:
     """Remove outputs, logs, the download cache and the containers a killed kronos left behind."""
     from .clean import clean as do_clean
 
-    do_clean(settings(c), ledger=ledger, images=images, verdicts=verdicts)
+    do_clean(settings(c), ledger=ledger, images=images, verdicts=verdicts, nights=nights)
 
 
 def _publisher(s: Settings) -> Any:
-    from .publish.publisher import Publisher
-    from .publish.settings import load_repo_settings
-    from .publish.signing import signer
+    from .publish.open import publisher
 
-    repo = load_repo_settings(s.root)
-    # the publisher signs the new generation before it writes anything visible: no probe signature
-    return repo, Publisher(repo, lambda: signer(repo, probe=False), s.architecture)
+    return publisher(s)
 
 
 @task(iterable=["target"], help={"target": "a target whose outputs to publish (repeatable; default: the"
@@ -399,12 +397,55 @@ def smoke(c: Context, target: str = "bookworm", keep: bool = False, port: str = 
     print(run_smoke(settings(c), target, int(port) if port else None, keep, refresh=refresh))
 
 
+@task(iterable=["target"], help={"target": "a target (repeatable; default: the default targets)",
+                                 "jobs": "build and judge up to N packages at once (default: KRONOS_JOBS or 1)"})
+@handled
+def nightly(c: Context, target: list[str] | None = None, jobs: str = "") -> None:
+    """Build, run the gates, stage, smoke and promote what passed; report in out/nightly."""
+    from .engine import get_engine
+    from .nightly.command import NightFailed, run
+
+    s = settings(c)
+    night = run(s, get_engine(), target or list(s.default_targets), _jobs(jobs))
+    held = [d for d in night.decisions if not d.promoted]
+    for d in held:
+        print(f"{d.package.target}/{d.package.recipe}: {d.state.value}{': ' + d.why if d.why else ''}")
+    smoke_failed = [t for t, r in night.smoke.items() if r.get("result") == "failed"]
+    print(f"nightly {night.run_id}: {len(night.decisions) - len(held)} promoted or up to date, {len(held)} not;"
+          f" report {night.run_dir / 'index.html'}")
+    if held or smoke_failed:
+        raise NightFailed(f"nightly {night.run_id}: {len(held)} package(s) held back or failed"
+                          f"{'; smoke failed on ' + ', '.join(smoke_failed) if smoke_failed else ''};"
+                          f" see {night.run_dir / 'index.html'}")
+
+
+@task(iterable=["target"], help={"rollback": "serve again what the served suites held before the last promotion",
+                                 "target": "roll back only this target's suite (repeatable; default: those the"
+                                           " last promotion changed)"})
+@handled
+def promote(c: Context, rollback: bool = False, target: list[str] | None = None) -> None:
+    """Undo the last promotion: serve the previous night's suites again (--rollback)."""
+    if not rollback:
+        raise ConfigError("kronos nightly promotes what passed its gates; `kronos promote --rollback` undoes the"
+                          " last promotion")
+    s = settings(c)
+    for name in target or []:
+        s.target(name)
+    _, publisher = _publisher(s)
+    summary, undone = publisher.rollback(target or None)
+    for line in summary.added + [f"dropped {d}" for d in summary.dropped]:
+        print(line)
+    print(f"rolled back promotion {undone.get('run')}: serving what generation {undone.get('before')} served"
+          f" (now generation {summary.generation})")
+
+
 repo_ns = Collection("repo")
 repo_ns.add_task(repo_list, "list")  # type: ignore[arg-type]
 repo_ns.add_task(repo_remove, "remove")
 keys_ns = Collection("keys")
 keys_ns.add_task(keys_create, "create")
-ns = Collection(targets, recipes, graph, plan, images, build, why, qa, clean, publish, upload, smoke)
+ns = Collection(targets, recipes, graph, plan, images, build, why, qa, clean, publish, upload, smoke, nightly,
+                promote)
 ns.add_collection(repo_ns)
 ns.add_collection(keys_ns)
 program = Program(namespace=ns, version=__version__, name="kronos", binary="kronos")

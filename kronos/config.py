@@ -12,6 +12,7 @@ from typing import Any
 
 from .aptconfig import checks_valid_until
 from .errors import ConfigError
+from .nightly.settings import NightlySettings, load_nightly
 from .packaging.versions import rule_problem
 from .qa.policy import Policy, load_policy
 from .tomlcheck import Table, load
@@ -90,6 +91,7 @@ class Settings:
     index_max_age: int = 3600  # seconds a verified InRelease is reused without a download; 0: never
     build_lock_timeout: int = 14400  # seconds a build waits for another kronos building the same recipe
     qa: Policy = Policy({}, {}, {})  # the QA gates' policy ([qa])
+    nightly: NightlySettings = NightlySettings()  # [nightly]
 
     def target(self, name: str) -> Target:
         try:
@@ -315,6 +317,7 @@ def load_settings(
     targets = {name: _target(name, tt.sub(name), archives) for name in tt.data}
     tt.done()
     qa = load_policy(top.sub("qa"), targets)
+    nightly = load_nightly(top.sub("nightly"), targets)
     top.done()
     for name in default_targets:
         if name not in targets:
@@ -331,4 +334,5 @@ def load_settings(
         index_max_age=index_max_age,
         build_lock_timeout=build_lock_timeout,
         qa=qa,
+        nightly=nightly,
     )

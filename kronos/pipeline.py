@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import clean, holding, images, kept
+from . import clean, holding, images, kept, retired
 from .archive.access import Archives
 from .build import Builder, BuildJob, scratch
-from .cache import Cache, replace_dir
+from .cache import Cache
 from .config import Settings, Target
 from .engine import Engine
 from .errors import BuildError, KronosError, os_error_line
@@ -46,6 +46,11 @@ def staging(staged: Path) -> Iterator[Path]:
         yield staged
     finally:
         shutil.rmtree(staged, ignore_errors=True)
+
+
+def _names(record: dict[str, object]) -> tuple[str, ...]:
+    files = record.get("files")
+    return tuple(str(f) for f in files) if isinstance(files, list) else ()
 
 
 def expected_seconds(last: object, size: int) -> float:
@@ -232,9 +237,12 @@ class Pipeline:
         record = self.layout.record(target.name, recipe.name)
         if known and not rebuild and record is not None and record.get("key") == key:
             info(f"{recipe.name} {entry.version} ({target.name}) is up to date")
-            files = record.get("files")
-            names = tuple(str(f) for f in files) if isinstance(files, list) else ()
-            return Outcome(recipe.name, target.name, entry.version, False, names)
+            return Outcome(recipe.name, target.name, entry.version, False, _names(record))
+        if known and not rebuild and retired.restore(self.layout.root, target.name, recipe.name, key, final):
+            info(f"{recipe.name} {entry.version} ({target.name}): the earlier build of these inputs is back in"
+                 f" {final} (not built again: the same key gives the same files)")
+            return Outcome(recipe.name, target.name, entry.version, False,
+                           _names(self.layout.record(target.name, recipe.name) or {}))
         note = version_note(inputs, entry)
         if note is not None:
             info(note)
@@ -268,6 +276,6 @@ class Pipeline:
                 doc["kept"], doc["configuration"] = kept.record(keeps, staged)
             (staged / BUILD_RECORD).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
             ledger.record(entry)
-            replace_dir(staged, final)
+            retired.swap_in(self.layout.root, target.name, recipe.name, staged, final)
             info(f"{len(produced)} binary artefacts in {final}")
         return Outcome(recipe.name, target.name, entry.version, True, tuple(files))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -39,6 +40,20 @@ class Summary:
     dropped: list[str] = field(default_factory=list)
     suites_changed: list[str] = field(default_factory=list)
     generation: str = ""
+    forced: bool = False  # write a generation even when no package changed (a rollback's record)
+
+
+STAGING = "-staging"
+
+
+def staging(suite: str) -> str:
+    """The staging suite of a served suite: what a nightly publishes before its gates let it through."""
+    return suite + STAGING
+
+
+def served(suites: list[str]) -> list[str]:
+    """The suites users install from (kronos.sources lists them): all but the staging suites."""
+    return [s for s in suites if not s.endswith(STAGING)]
 
 
 class Publisher:
@@ -274,37 +289,24 @@ class Publisher:
 
     # -- the whole publish ----------------------------------------------------------------------
 
-    def seen_outputs(self) -> dict[str, list[int]]:
-        """The build records (path -> [mtime_ns, size]) the published state was made from."""
-        seen: dict[str, list[int]] = tree.load_state(self.root).get("outputs", {})
+    def seen_outputs(self, record: str = "outputs") -> dict[str, list[int]]:
+        """The build records (path -> [mtime_ns, size]) the published state was made from (the served
+        suites': "outputs"; the staging suites': "staged-outputs")."""
+        seen: dict[str, list[int]] = tree.load_state(self.root).get(record, {})
         return seen
 
     def publish(self, uploads: dict[str, list[Upload]], remove: dict[str, list[str]] | None = None,
-                outputs: dict[str, list[int]] | None = None) -> Summary:
+                outputs: dict[str, list[int]] | None = None, record: str = "outputs") -> Summary:
         """Add uploads (suite -> uploads) and drop `remove` (suite -> package names); one new generation.
-        `outputs` are the build records the uploads were read from (kept for the next publish)."""
-        summary = Summary()
-        cached: list[Signer] = []
-
-        def signer() -> Signer:
-            if not cached:
-                cached.append(self.make_signer())
-            return cached[0]
-
-        with lock.locked(self.root, self.repo.lock_timeout):
-            first = signer()  # a missing, expired or locked key fails before anything is written
-            with gpg_home(first.home):
-                gen = self._publish(uploads, remove or {}, outputs or {}, signer, summary)
-        if gen is not None:
-            info(f"published generation {gen}: {len(summary.added)} added, {len(summary.dropped)} dropped")
-        return summary
+        `outputs` are the build records the uploads were read from (kept under `record` for the next
+        publish to the same kind of suites: seen_outputs)."""
+        return self._locked(lambda signer, summary: self._publish(uploads, remove or {}, outputs or {}, record,
+                                                                  signer, summary))
 
     def _publish(self, uploads: dict[str, list[Upload]], remove: dict[str, list[str]], outputs: dict[str, list[int]],
-                 signer: Callable[[], Signer], summary: Summary) -> str | None:
+                 record: str, signer: Callable[[], Signer], summary: Summary) -> str | None:
         """The publish, under the lock: the new generation's name, or None when nothing changed."""
         state = tree.load_state(self.root)
-        prev = tree.current_generation(self.root)
-        t = now().timestamp()
         writes: dict[str, tuple[Path, str]] = {}
         self._read_new_debs(state, uploads)
         for suite, ups in sorted(uploads.items()):
@@ -322,13 +324,22 @@ class Publisher:
                     e = s["packages"].pop(rel)
                     s["removed"].append(f"{e['name']} {e['version']}")
                     summary.dropped.append(f"{suite}: {e['name']} {e['version']} {e['arch']}")
+        state[record] = {**state.get(record, {}), **outputs}
+        return self._commit(state, writes, signer, summary)
+
+    def _commit(self, state: dict[str, Any], writes: dict[str, tuple[Path, str]], signer: Callable[[], Signer],
+                summary: Summary) -> str | None:
+        """Write the changed state as a new signed generation and swap it in (or nothing, when nothing
+        changed): the generation's name, or None."""
+        prev = tree.current_generation(self.root)
+        t = now().timestamp()
         self._retain(state, summary)
         suites = sorted(state["suites"])
-        client = {"keys": list(signer().fingerprints), "suites": suites, "url": self.repo.url,
+        client = {"keys": list(signer().fingerprints), "suites": served(suites), "url": self.repo.url,
                   "component": self.repo.component}
         linked = all(os.path.islink(self.root / n) and os.readlink(self.root / n) == f"dists/{n}"
                      for n in self.client_names())
-        if (prev is not None and not (summary.added or summary.dropped or writes) and linked
+        if (prev is not None and not (summary.added or summary.dropped or writes or summary.forced) and linked
                 and state.get("client") == client and not self.repo.valid_days):
             info("the repository is up to date")
             summary.generation = prev.name
@@ -345,11 +356,10 @@ class Publisher:
             for suite, s in sorted(state["suites"].items()):
                 self._write_suite(gen, prev, suite, s, new_byhash, t, signer, summary)
             self._carry_byhash(gen, prev, old_byhash, new_byhash, t)
-            self._client_files(signer(), suites, gen, prev, state.get("client") == client)
+            self._client_files(signer(), served(suites), gen, prev, state.get("client") == client)
             state["client"] = client
             state["byhash"] = new_byhash
             state["generation"] = gen.name
-            state["outputs"] = {**state.get("outputs", {}), **outputs}
             for rel, (src, sha) in sorted(writes.items()):
                 if tree.add_pool_file(self.root, rel, src, sha):
                     created.append(rel)
@@ -367,6 +377,94 @@ class Publisher:
         tree.collect_garbage(self.root, gen, state)
         summary.generation = gen.name
         return gen.name
+
+    # -- staging and promotion ----------------------------------------------------------------
+
+    def _locked(self, work: Callable[[Callable[[], Signer], Summary], str | None]) -> Summary:
+        summary = Summary()
+        cached: list[Signer] = []
+
+        def signer() -> Signer:
+            if not cached:
+                cached.append(self.make_signer())
+            return cached[0]
+
+        with lock.locked(self.root, self.repo.lock_timeout):
+            first = signer()
+            with gpg_home(first.home):
+                gen = work(signer, summary)
+        if gen is not None:
+            info(f"published generation {gen}: {len(summary.added)} added, {len(summary.dropped)} dropped")
+        return summary
+
+    def promote(self, chosen: dict[str, list[str]], run: str) -> Summary:
+        """Serve, in each served suite, the staging suite's entries of the chosen pool files (suite ->
+        pool paths: a package's .debs and .dsc); what is not chosen keeps what the suite serves now.
+        One new generation; the generation served before is recorded for `rollback`."""
+
+        def work(signer: Callable[[], Signer], summary: Summary) -> str | None:
+            state = tree.load_state(self.root)
+            before = tree.live_generation(self.root)
+            for suite, rels in sorted(chosen.items()):
+                stage = state["suites"].get(staging(suite))
+                if stage is None:
+                    raise PublishError(f"no staging suite {staging(suite)} to promote {suite} from")
+                s = state["suites"].setdefault(suite, {"packages": {}, "removed": [], "date": None, "indices": {}})
+                for rel in rels:
+                    entry = stage["packages"].get(rel)
+                    if entry is None:
+                        raise PublishError(f"{rel} is not in the staging suite {staging(suite)}")
+                    if rel in s["packages"] or f"{entry['name']} {entry['version']}" in s["removed"]:
+                        continue
+                    s["packages"][rel] = dict(entry)
+                    summary.added.append(f"{suite}: {entry['name']} {entry['version']} {entry['arch']}")
+            if before is not None and (summary.added or summary.dropped):
+                state.setdefault("promotions", []).append(
+                    {"run": run, "before": before, "at": now().timestamp(), "suites": sorted(chosen)})
+            return self._commit(state, {}, signer, summary)
+
+        return self._locked(work)
+
+    def rollback(self, suites: list[str] | None = None) -> tuple[Summary, dict[str, Any]]:
+        """Serve again what the served suites (all, or those named) held before the last promotion, from
+        the generation that promotion replaced (kept for grace_hours); that promotion is then forgotten,
+        so a second rollback goes back one more night. Returns the summary and the promotion undone."""
+        undone: dict[str, Any] = {}
+
+        def work(signer: Callable[[], Signer], summary: Summary) -> str | None:
+            state = tree.load_state(self.root)
+            promotions: list[dict[str, Any]] = state.get("promotions", [])
+            if not promotions:
+                raise PublishError(f"nothing to roll back: no promotion is recorded in {self.root}")
+            last = promotions[-1]
+            old_path = self.root / ".generations" / last["before"] / "state.json"
+            if not old_path.is_file():
+                raise PublishError(
+                    f"the generation served before promotion {last['run']} ({old_path.parent}) is gone: generations"
+                    f" are kept for repository.grace_hours after they stop being served")
+            old = json.loads(old_path.read_bytes())
+            names = suites or [str(n) for n in last["suites"]]
+            for suite in names:
+                before = old["suites"].get(suite, {"packages": {}})["packages"]
+                now_served = state["suites"].get(suite, {"packages": {}})["packages"]
+                missing = [f for e in before.values() for f in e["files"] if not (self.root / f).exists()]
+                if missing:
+                    raise PublishError(f"cannot roll {suite} back: pool file {missing[0]} is gone")
+                for rel in sorted(set(now_served) - set(before)):
+                    e = now_served[rel]
+                    summary.dropped.append(f"{suite}: {e['name']} {e['version']} {e['arch']}")
+                for rel in sorted(set(before) - set(now_served)):
+                    e = before[rel]
+                    summary.added.append(f"{suite}: {e['name']} {e['version']} {e['arch']}")
+                s = state["suites"].setdefault(suite, {"packages": {}, "removed": [], "date": None, "indices": {}})
+                s["packages"] = dict(before)
+            state["promotions"] = promotions[:-1]
+            state.setdefault("rollbacks", []).append({**last, "undone_at": now().timestamp(), "suites": names})
+            undone.update(last)
+            summary.forced = True  # the promotion record changed even when the packages did not
+            return self._commit(state, {}, signer, summary)
+
+        return self._locked(work), undone
 
     def listing(self) -> dict[str, list[tuple[str, str, str]]]:
         state = tree.load_state(self.root)

@@ -31,7 +31,7 @@ from .gate import Gate, Subject
 from .lintian import LintianGate
 from .piuparts import PiupartsGate, served_debs
 from .policy import GATES
-from .verdict import Outcome, Verdict, VerdictStore
+from .verdict import FORMAT, Outcome, Verdict, VerdictStore
 
 STYLE = {Outcome.PASS: "green", Outcome.FAIL: "bold red", Outcome.ERROR: "yellow", Outcome.ARCHIVE_FAILS: "magenta"}
 
@@ -110,7 +110,8 @@ def judge(settings: Settings, gate: Gate, subject: Subject, verdicts: VerdictSto
             v = verdict(key, {}, Outcome.ERROR, str(e))
             verdicts.record(v, work)
             return v
-        key = content_key({"build": subject.key, "gate": gate.name, "policy": policy.key(), "inputs": inputs})
+        key = content_key({"build": subject.key, "gate": gate.name, "policy": policy.key(), "inputs": inputs,
+                           "format": FORMAT})
         kept = verdicts.find(subject.target.name, subject.recipe, gate.name, key)
         if kept is not None:
             return kept
@@ -187,7 +188,8 @@ def show(console: Console, rows: Sequence[Row], verdicts: VerdictStore) -> None:
     overrides: dict[tuple[str, str, str], int] = {}  # (gate, tag, reason) -> how many verdicts it applied to
     for r in rows:
         if r.verdict is not None:
-            for tag, reason in dict(r.verdict.details.get("overridden", {})).items():
+            said = r.verdict.details.get("overridden", {})
+            for tag, reason in (said.items() if isinstance(said, dict) else ()):
                 overrides[(r.gate, tag, reason)] = overrides.get((r.gate, tag, reason), 0) + 1
     for (gate, tag, reason), n in sorted(overrides.items()):
         console.print(f"{gate} override of ours: {tag} on {n} build(s): {reason}", markup=False)

@@ -27,6 +27,9 @@ from ..errors import StorageError, corrupt, load_json
 
 VERDICT = "verdict.json"
 HISTORY = 10
+# part of every verdict's key: bump when a gate judges differently (its classification) or records its
+# details in another shape, so that stored verdicts are not reused
+FORMAT = 2
 
 
 class Outcome(enum.StrEnum):

@@ -26,8 +26,9 @@ def collect(b: Booted) -> None:
 
 
 def smoke(settings: Settings, target: str, port: int | None = None, keep: bool = False,
-          timeouts: vm.Timeouts | None = None, refresh: bool = False) -> Path:
-    """Boot, check, tear down; returns the run directory. A failed check is one SmokeError line."""
+          timeouts: vm.Timeouts | None = None, refresh: bool = False, suite: str = "") -> Path:
+    """Boot, check, tear down; returns the run directory. A failed check is one SmokeError line. suite:
+    the repository's suite to take our packages from (default: the target's served suite)."""
     settings.target(target)  # an unknown target is one line before a run directory is made
     if port is not None:
         vm.check_port(port)
@@ -35,7 +36,8 @@ def smoke(settings: Settings, target: str, port: int | None = None, keep: bool =
     times = Times()
     info(f"smoke run {run_dir}")
     try:
-        with booted(settings, target, run_dir, times, port, timeouts or vm.Timeouts.from_env(), refresh) as b:
+        with booted(settings, target, run_dir, times, port, timeouts or vm.Timeouts.from_env(), refresh,
+                    suite) as b:
             shadow = checks.shadow_paging(settings.output_dir / target / "xen" / "build.json", b.hypervisor.config)
             try:
                 with step("Checking dom0 and a PV guest (pytest + testinfra)"), times.stage("checks"):

@@ -91,15 +91,16 @@ def ssh_config(host: str, port: int, key: Path) -> str:
 
 @contextlib.contextmanager
 def booted(settings: Settings, target_name: str, run_dir: Path, times: Times, port: int | None = None,
-           timeouts: vm.Timeouts | None = None, refresh: bool = False) -> Iterator[Booted]:
-    """Prepare and boot; the block runs with dom0 reachable by ssh. QEMU is gone afterwards."""
+           timeouts: vm.Timeouts | None = None, refresh: bool = False, suite: str = "") -> Iterator[Booted]:
+    """Prepare and boot (our packages from `suite` of the repository, default the target's served suite);
+    the block runs with dom0 reachable by ssh. QEMU is gone afterwards."""
     vm.require_qemu()  # before anything is made
     target = settings.target(target_name)
     arch = settings.architecture
     repo = load_repo_settings(settings.root)
     with step(f"Preparing the smoke VM for {target.name}"):
         with times.stage("repository"):
-            ours = published.load(repo.path, target.name, repo.keyring_name, repo.component, arch)
+            ours = published.load(repo.path, suite or target.name, repo.keyring_name, repo.component, arch)
             ours.xen_hypervisor(arch)  # no xen: one line before anything is made
         with times.stage("hypervisor"):
             xen = hypervisor.extract(ours, arch, settings.cache_dir / "smoke" / "xen")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import gzip
 import hashlib
+import json
 import lzma
 import os
 import re
@@ -272,3 +273,45 @@ def test_client_files_follow_the_url(tmp_path: Path, gnupg: tuple[Path, str]) ->
     pub.publish({})
     assert "URIs: http://repo.example.invalid/kronos\n" in (repo.path / "kronos.sources").read_text()
     assert os.readlink(repo.path / "kronos.sources") == "dists/kronos.sources"
+
+
+def packages_of(repo: RepoSettings, suite: str) -> set[tuple[str, str]]:
+    text = (repo.path / "dists" / suite / "main" / "binary-amd64" / "Packages").read_text()
+    return {(p["Package"], p["Version"]) for p in Packages.iter_paragraphs(text)}
+
+
+def suites_line(repo: RepoSettings) -> str:
+    return next(ln for ln in (repo.path / "kronos.sources").read_text().splitlines() if ln.startswith("Suites:"))
+
+
+def test_staging_promotion_and_rollback(tmp_path: Path, gnupg: tuple[Path, str]) -> None:
+    """Staging suites are signed like the others but never in kronos.sources; a promotion serves only the
+    chosen pool files (the rest keeps what it served); a rollback serves the previous state again."""
+    repo, pub = publisher(tmp_path, gnupg)
+    a1, b1 = make_deb(tmp_path, "alpha", "1.0"), make_deb(tmp_path, "beta", "1.0")
+    pub.publish({"sid-staging": [Upload("alpha", (a1,), None), Upload("beta", (b1,), None)]})
+    assert "-staging" not in suites_line(repo)
+    first = pub.promote({"sid": ["pool/main/a/alpha/alpha_1.0_all.deb", "pool/main/b/beta/beta_1.0_all.deb"]}, "n1")
+    assert sorted(first.added) == ["sid: alpha 1.0 all", "sid: beta 1.0 all"]
+    assert packages_of(repo, "sid") == {("alpha", "1.0"), ("beta", "1.0")}
+    assert suites_line(repo) == "Suites: sid"
+    assert release(repo, "sid-staging")["Suite"] == "sid-staging"
+
+    a2, b2 = make_deb(tmp_path, "alpha", "2.0"), make_deb(tmp_path, "beta", "2.0")
+    pub.publish({"sid-staging": [Upload("alpha", (a2,), None), Upload("beta", (b2,), None)]})
+    assert packages_of(repo, "sid") == {("alpha", "1.0"), ("beta", "1.0")}  # staging is not served
+    pub.promote({"sid": ["pool/main/a/alpha/alpha_2.0_all.deb"]}, "n2")  # beta 2.0 held back
+    assert packages_of(repo, "sid") == {("alpha", "1.0"), ("alpha", "2.0"), ("beta", "1.0")}
+    assert pub.promote({"sid": ["pool/main/a/alpha/alpha_2.0_all.deb"]}, "n3").generation  # nothing new
+    assert len(json.loads((repo.path / "dists" / ".." / "state.json").read_text())["promotions"]) == 2
+
+    summary, undone = pub.rollback()
+    assert undone["run"] == "n2" and summary.dropped == ["sid: alpha 2.0 all"]
+    assert packages_of(repo, "sid") == {("alpha", "1.0"), ("beta", "1.0")}
+    assert packages_of(repo, "sid-staging") >= {("alpha", "2.0"), ("beta", "2.0")}  # staging stays
+    summary, undone = pub.rollback()
+    assert undone["run"] == "n1" and packages_of(repo, "sid") == set()
+    with pytest.raises(PublishError, match="nothing to roll back"):
+        pub.rollback()
+    with pytest.raises(PublishError, match="not in the staging suite sid-staging"):
+        pub.promote({"sid": ["pool/main/g/gamma/gamma_1_all.deb"]}, "n4")

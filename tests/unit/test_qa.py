@@ -107,6 +107,21 @@ MIRROR_DOWN = """\
 0m1.1s ERROR: Command failed (status=100): ['chroot', '/tmp/x', 'apt-get', 'update']
 """
 
+# bookworm's ocaml-alcotest, seen on the real stack: install-purge passed; the upgrade test could not
+# install the archive's version, which needs the archive's libre-ocaml-dev ABI that ours replaces
+ARCHIVE_BLOCKED = """\
+0m36.4s INFO: PASS: Installation and purging test.
+0m37.3s DEBUG: Starting command: ['chroot', '/tmp/x', 'apt-get', '-y', 'install', 'libalcotest-ocaml-dev']
+0m37.7s DUMP:
+  The following packages have unmet dependencies:
+   libalcotest-ocaml-dev : Depends: libre-ocaml-dev-x1xl9
+  E: Unable to correct problems, you have held broken packages.
+0m37.7s ERROR: Command failed (status=100): ['chroot', '/tmp/x', 'apt-get', '-y', 'install', 'libalcotest-ocaml-dev']
+0m39.5s ERROR: piuparts run ends.
+"""
+# the same unmet dependency in the install-purge test itself is the package's (or an error), never a pass
+INSTALL_BLOCKED = ARCHIVE_BLOCKED.replace("0m36.4s INFO: PASS: Installation and purging test.\n", "")
+
 
 @pytest.mark.parametrize(("code", "text", "fail_on", "outcome", "words"), [
     (0, "0m9s INFO: PASS: Installation and purging test.\n", ("install-purge",), "pass", "Installation and purging"),
@@ -116,6 +131,10 @@ MIRROR_DOWN = """\
     (1, UPGRADE_FAIL, ("install-purge",), "pass", "not failed on, by policy"),
     (1, MIRROR_DOWN, ("install-purge",), "error", "Could not connect to 127.0.0.1:9"),
     (1, "Traceback ...\nOSError: boom\n", ("install-purge",), "error", "OSError: boom"),
+    (1, ARCHIVE_BLOCKED, ("install-purge", "upgrade"), "pass",
+     "no upgrade test from the archive: its version cannot be installed beside our other packages"
+     " (libalcotest-ocaml-dev : Depends: libre-ocaml-dev-x1xl9)"),
+    (1, INSTALL_BLOCKED, ("install-purge", "upgrade"), "error", "piuparts could not test"),
 ])
 def test_piuparts_output_is_classified(code: int, text: str, fail_on: tuple[str, ...], outcome: str,
                                        words: str) -> None:
@@ -236,3 +255,30 @@ def test_piuparts_upgrades_from_our_served_version_when_there_is_one(tmp_path: P
     gate.served = {("bookworm", "kqa-x"): [deb]}
     found = gate.judge(subject, GatePolicy("piuparts", True, ("install-purge",)), tmp_path, tmp_path / "log")
     assert found.outcome.value == "pass" and len(gate.calls) == 1
+
+
+def control_deb(tmp: Path, name: str, depends: str = "", provides: str = "") -> Path:
+    tree = tmp / f"tree-{name}"
+    (tree / "DEBIAN").mkdir(parents=True)
+    fields = f"Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: T <t@localhost>\n"
+    fields += f"Depends: {depends}\n" * bool(depends) + f"Provides: {provides}\n" * bool(provides)
+    (tree / "DEBIAN" / "control").write_text(fields + f"Description: {name}\n")
+    out = tmp / f"{name}_1.0_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(out)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return out
+
+
+def test_piuparts_verdicts_depend_on_what_the_package_may_install_of_ours_only(tmp_path: Path) -> None:
+    """A verdict is keyed by the closure of Depends over our other packages (names and Provides), so a
+    change to an unrelated package of ours does not make every package's piuparts run again."""
+    from kronos.qa.piuparts import installed_with
+
+    app = control_deb(tmp_path, "app", depends="liba (>= 1) | other, python3")
+    liba = control_deb(tmp_path, "liba", depends="libb-abc123")
+    libb = control_deb(tmp_path, "libb", provides="libb-abc123")
+    libc = control_deb(tmp_path, "libc-unused")
+    pre = control_deb(tmp_path, "loop", depends="app")  # a cycle back to the package itself
+    assert installed_with([app], [liba, libb, libc, pre]) == sorted([liba, libb])
+    assert installed_with([pre], [app, liba, libb, libc]) == sorted([app, liba, libb])
+    assert installed_with([libc], [app, liba, libb]) == []

@@ -1,0 +1,179 @@
+"""`kronos nightly`: one night, from recipes to a promoted repository, recorded in out/nightly/<run>/.
+
+Stages, in order (each timed in the report): refresh (every suite's InRelease downloaded and verified),
+build (the graphs, incrementally; infrastructure failures retried), qa (the gates on every build;
+errors judged again), staging (all outputs published to <target>-staging), smoke (the staging suite
+booted, for the [nightly] smoke targets that build xen), promote (the served suites take what passed,
+in one generation). Exit codes: 0 all promoted, 1 something failed and the rest was promoted, 2 the night
+could not run (the report names the stage), 75 another nightly holds the lock."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import interrupt
+from ..config import Settings
+from ..engine import Engine
+from ..errors import KronosError, os_error_line
+from ..holding import held
+from ..log import info, step
+from . import report, stages
+from .decide import Decision, Failure, GateResult, Package, decide
+from .stages import Built
+
+EXIT_GREEN, EXIT_FAILED, EXIT_COULD_NOT_RUN, EXIT_BUSY = 0, 1, 2, 75
+
+
+class NightBusy(KronosError):
+    exit_code = EXIT_BUSY
+
+
+class NightFailed(KronosError):
+    """Something failed or was held back; the rest was promoted."""
+
+    exit_code = EXIT_FAILED
+
+
+class NightCouldNotRun(KronosError):
+    exit_code = EXIT_COULD_NOT_RUN
+
+
+@dataclass
+class Night:
+    """What a night found, stage by stage (report.py writes it)."""
+
+    run_id: str
+    run_dir: Path
+    targets: list[str]
+    started: dt.datetime
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    refresh: list[str] = field(default_factory=list)
+    before: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    after: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    built: Built = field(default_factory=Built)
+    qa: list[Any] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    smoke: dict[str, dict[str, Any]] = field(default_factory=dict)
+    generations: dict[str, str] = field(default_factory=dict)
+    promoted: list[str] = field(default_factory=list)
+    could_not_run: dict[str, str] | None = None
+    stopped: str = ""
+    jobs: int = 1
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        began = time.monotonic()
+        entry: dict[str, Any] = {"name": name, "result": "ok", "seconds": 0.0}
+        self.stages.append(entry)
+        try:
+            with step(f"nightly: {name}"):
+                yield
+        except interrupt.Interrupted:
+            entry["result"] = "stopped"
+            raise
+        except (KronosError, OSError) as e:
+            entry["result"] = "could not run"
+            line = os_error_line(e) if isinstance(e, OSError) and not isinstance(e, KronosError) else str(e)
+            self.could_not_run = {"stage": name, "error": line}
+            raise NightCouldNotRun(f"the night could not run: stage {name}: {line}") from e
+        finally:
+            entry["seconds"] = round(time.monotonic() - began, 1)
+
+
+def new_run(settings: Settings, targets: list[str], jobs: int) -> Night:
+    home = settings.output_dir / "nightly"
+    home.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now(dt.UTC)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    run_id, n = stamp, 1
+    while (home / run_id).exists():
+        n += 1
+        run_id = f"{stamp}-{n}"
+    (home / run_id).mkdir()
+    return Night(run_id, home / run_id, targets, started, jobs=jobs)
+
+
+def packages(settings: Settings, night: Night) -> list[Package]:
+    """The night's packages: every recipe of the targets that has a build row or a build in out/."""
+    verdicts: dict[tuple[str, str], list[GateResult]] = {}
+    for r in night.qa:
+        if r.verdict is not None:
+            v = r.verdict
+            verdicts.setdefault((r.target, r.recipe), []).append(
+                GateResult(r.gate, v.outcome.value, v.blocking, v.summary))
+        else:
+            blocking = settings.qa.gate(r.gate, r.target, r.recipe).blocking
+            verdicts.setdefault((r.target, r.recipe), []).append(GateResult(r.gate, "error", blocking, r.reason))
+    keys = list(night.built.rows) + [k for k in night.after if k not in night.built.rows]
+    out = []
+    for key in keys:
+        row = night.built.rows.get(key)
+        record = night.after.get(key, {})
+        inputs = record.get("inputs") if isinstance(record.get("inputs"), dict) else {}
+        siblings = {n.removeprefix("sibling/"): str(v.get("version", "")) for n, v in (inputs or {}).items()
+                    if n.startswith("sibling/") and isinstance(v, dict)}
+        build = row.state.value if row is not None else "up to date"
+        if row is not None and row.state.value == "failed" and interrupt.stopping():
+            build = "stopped"
+        attempts = night.built.attempts.get(key, [])
+        failure = None
+        if build == "failed":
+            failure = Failure(attempts[-1].failure) if attempts and attempts[-1].failure else Failure.PACKAGE
+        elif len(attempts) > 1 and attempts[0].state == "failed":
+            failure = Failure.FLAKY
+        out.append(Package(key[0], key[1], build, str(record.get("version", "")), siblings,
+                           tuple(str(f) for f in record.get("files", []) if str(f).endswith(".deb")),
+                           tuple(verdicts.get(key, [])), failure))
+    return out
+
+
+def run(settings: Settings, engine: Engine, targets: Sequence[str], jobs: int) -> Night:
+    """One night under the nightly lock; raises NightBusy (75), NightCouldNotRun (2) or NightFailed (1),
+    after the night's record is written."""
+    for t in targets:
+        settings.target(t)
+    home = settings.output_dir / "nightly"
+    home.mkdir(parents=True, exist_ok=True)
+    with held(home / ".lock", home / ".holder", 0, "the nightly lock", "one nightly at a time", NightBusy):
+        night = new_run(settings, list(targets), jobs)
+        info(f"nightly {night.run_id}: {night.run_dir}")
+        try:
+            _stages(settings, engine, night)
+        except interrupt.Interrupted as e:
+            night.stopped = str(e)
+            raise
+        finally:
+            report.write(settings, night)
+        return night
+
+
+def _stages(settings: Settings, engine: Engine, night: Night) -> None:
+    targets = night.targets
+    retries = settings.nightly.retries
+    with night.stage("refresh"):
+        night.refresh = stages.refresh(settings, targets)
+    night.before = stages.records(settings, targets)
+    with night.stage("build"):
+        night.built = stages.build(settings, engine, targets, night.jobs, retries, night.run_dir)
+    interrupt.check()
+    night.after = stages.records(settings, targets)
+    with night.stage("qa"):
+        night.qa = stages.judge(settings, engine, targets, night.jobs, retries)
+    interrupt.check()
+    pkgs = packages(settings, night)
+    night.decisions = decide(pkgs)
+    with night.stage("staging"):
+        night.generations["staging"], _ = stages.stage_publish(settings, targets)
+    with night.stage("smoke"):
+        from .smoke import smoke_staging
+
+        failed, changed = smoke_staging(settings, night, targets, retries)
+    night.decisions = decide(pkgs, failed, changed)
+    with night.stage("promote"):
+        night.generations["promoted"], night.promoted = stages.promote(settings, night.decisions, night.run_id)

@@ -1,0 +1,267 @@
+"""`kronos nightly` end to end on a fixture stack of four packages (dpkg-dev only, seconds each), three
+nights: green; then patches that break two packages (a failed build with a dependent, a lintian
+error) while a third changes; then fixed. Real builds, real gates, the real signed repository, and
+real apt in a clean container reading the served suite."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from kronos.engine import ContainerSpec, get_engine
+from kronos.nightly.report import SCHEMA
+
+from ..unit.test_nightly import local_links
+from .test_jobs import KRONOS, ROOT, TARGET, new_project, project_env
+from .test_qa import COPYRIGHT
+
+pytestmark = pytest.mark.integration
+
+# lintian-clean but for bogus-mail-host (overridden by the default policy); a file in the tree breaks
+# the build (BREAK) or drops the copyright file (NOCOPYRIGHT, a lintian error): the patches add them
+RULES = """\
+#!/usr/bin/make -f
+P = {package}
+D = debian/tmp/usr/share/doc/$(P)
+build build-arch build-indep:
+binary binary-arch binary-indep:
+\tif [ -e BREAK ]; then echo 'nightly fixture: broken by a patch' >&2; exit 1; fi
+\tmkdir -p debian/tmp/DEBIAN $(D) debian/tmp/usr/share/$(P)
+\tcp README debian/tmp/usr/share/$(P)/
+\t[ -e NOCOPYRIGHT ] || cp debian/copyright $(D)/copyright
+\tgzip -9nc debian/changelog > $(D)/changelog.Debian.gz
+\tdpkg-gencontrol -p$(P) -Pdebian/tmp
+\tdpkg-deb --root-owner-group --build debian/tmp ..
+clean:
+\trm -rf debian/tmp debian/files
+"""
+CONTROL = """\
+Source: {{{{ source_name }}}}
+Section: misc
+Priority: optional
+Maintainer: {{{{ maintainer }}}}
+Build-Depends: {build_depends}
+Standards-Version: 4.6.2
+Rules-Requires-Root: no
+
+Package: {package}
+Architecture: all
+Depends: {depends}
+Description: kronos nightly fixture {package}
+ A package of the nightly fixtures of tests/integration/test_nightly.py,
+ built, judged, staged and promoted each night.
+"""
+
+
+def package(root: Path, recipe: str, sibling: str = "") -> None:
+    name = f"k{recipe}"
+    d = root / "recipes" / recipe
+    (d / "src").mkdir(parents=True)
+    (d / "src" / "README").write_text(f"{name}\n")
+    (d / "debian").mkdir()
+    (d / "debian" / "control.j2").write_text(CONTROL.format(
+        package=name, build_depends=", ".join(("dpkg-dev (>= 1.20)", *[f"k{sibling}"] * bool(sibling))),
+        depends=", ".join(("${misc:Depends}", *[f"k{sibling}"] * bool(sibling)))))
+    (d / "debian" / "copyright").write_text(COPYRIGHT)
+    (d / "debian" / "rules").write_text(RULES.format(package=name))
+    (d / "debian" / "rules").chmod(0o755)
+    (d / "recipe.toml").write_text(textwrap.dedent(f"""\
+        targets = ["{TARGET}"]
+        [source]
+        kind = "local"
+        path = "src"
+        version = "1.0"
+        [packaging]
+        source_name = "{name}"
+        changelog = "A nightly fixture."
+        """))
+
+
+def add_file_patch(root: Path, recipe: str, name: str, text: str) -> None:
+    """patches/<recipe>/common: one patch that adds the file `name` to the tree."""
+    d = root / "patches" / recipe / "common"
+    d.mkdir(parents=True, exist_ok=True)
+    lines = text.splitlines()
+    (d / f"add-{name}.patch").write_text(f"--- /dev/null\n+++ b/{name}\n@@ -0,0 +1,{len(lines)} @@\n"
+                                         + "".join(f"+{ln}\n" for ln in lines))
+    with (d / "series").open("a") as f:
+        f.write(f"add-{name}.patch\n")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = new_project(tmp_path_factory.mktemp("nightly"))
+    package(root, "ny-lib")
+    package(root, "ny-app", sibling="ny-lib")
+    package(root, "ny-lint")
+    package(root, "ny-fresh")
+    (root / "repo").mkdir()
+    shutil.copy(ROOT / "repo" / "repository.toml", root / "repo" / "repository.toml")
+    (root / "kronos.toml").write_text("[nightly]\nretries = 1\n")
+    return root
+
+
+def nightly(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(KRONOS), "nightly", "--target", TARGET, "--jobs", "2", *args], cwd=root,
+                          env=project_env(root), capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          timeout=1800, check=False)
+
+
+def last_report(root: Path) -> tuple[Path, dict[str, Any]]:
+    runs = sorted(p for p in (root / "out" / "nightly").iterdir() if (p / "report.json").is_file())
+    data = json.loads((runs[-1] / "report.json").read_text())
+    jsonschema.validate(data, json.loads(SCHEMA.read_text()), format_checker=jsonschema.FormatChecker())
+    for page in (runs[-1] / "index.html", runs[-1].parent / "index.html"):
+        missing = [p for p in local_links(page) if not p.exists()]
+        assert not missing, f"{page} links to what does not exist: {missing}"
+    return runs[-1], data
+
+
+def by_recipe(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["recipe"]: p for p in data["packages"]}
+
+
+def served(root: Path, suite: str, install: str = "") -> tuple[dict[str, set[str]], str]:
+    """What real apt in a clean bookworm container sees in `suite` of the published tree (name ->
+    versions), and the version `apt-get install` of `install` gives."""
+    engine = get_engine()
+    image = sorted(engine.images(f"kronos/base-{TARGET}:"))[0]
+    public = root / "repo" / "public"
+    script = textwrap.dedent(f"""\
+        set -eu
+        chmod -R a+rX /tmp/public
+        cat > /tmp/only.sources <<EOF
+        Types: deb
+        URIs: file:/tmp/public
+        Suites: {suite}
+        Components: main
+        Signed-By: /tmp/public/kronos-archive-keyring.pgp
+        EOF
+        mkdir -p /tmp/parts && mv /tmp/only.sources /tmp/parts/
+        O="-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/tmp/parts"
+        apt-get $O update --error-on=any >/dev/null
+        echo '@@@ MADISON'
+        apt-cache $O madison kny-lib kny-app kny-lint kny-fresh || true
+        echo '@@@ END'
+        """)
+    if install:
+        script += (f"apt-get $O install -y -q {install} >/dev/null\n"
+                   f"dpkg-query -W -f '@@@ INSTALLED ${{Version}}\\n' {install}\n")
+    work = root / ".apt-check"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    (work / "check.sh").write_text(script)
+    spec = ContainerSpec(image=image, command=("sh", "/tmp/check.sh"), network="none")
+    with engine.container(spec) as c:
+        c.put(public, "/tmp")
+        c.put(work / "check.sh", "/tmp")
+        rc = c.run(work / "log")
+    out = (work / "log").read_text()
+    assert rc == 0, out[-3000:]
+    seen: dict[str, set[str]] = {}
+    inside = False
+    installed = ""
+    for line in out.splitlines():
+        if line == "@@@ MADISON":
+            inside = True
+        elif line == "@@@ END":
+            inside = False
+        elif inside and "|" in line:
+            name, version = (c.strip() for c in line.split("|")[:2])
+            seen.setdefault(name, set()).add(version)
+        elif line.startswith("@@@ INSTALLED "):
+            installed = line.split()[2]
+    return seen, installed
+
+
+def test_three_nights_green_broken_fixed(project: Path) -> None:
+    root = project
+    # night 1, with a second nightly started while it runs: that one exits 75 at once, naming the holder
+    first = subprocess.Popen([str(KRONOS), "nightly", "--target", TARGET, "--jobs", "2"], cwd=root,
+                             env=project_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (root / "out" / "nightly" / ".holder").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    second = nightly(root)
+    out, err = first.communicate(timeout=1800)
+    assert first.returncode == 0, out[-3000:] + err[-3000:]
+    assert second.returncode == 75, second.stdout[-2000:] + second.stderr[-2000:]
+    assert f"pid {first.pid}" in second.stderr and "the nightly lock" in second.stderr, second.stderr
+
+    run1, night1 = last_report(root)
+    assert night1["result"] == "green" and night1["exit_code"] == 0
+    assert night1["since_last_night"]["previous_run"] is None
+    got = by_recipe(night1)
+    assert {r: p["state"] for r, p in got.items()} == dict.fromkeys(("ny-lib", "ny-app", "ny-lint", "ny-fresh"),
+                                                                   "built")
+    assert all(p["promoted"] and p["rebuilt_because"] == ["not built yet"] for p in got.values())
+    assert {g["gate"]: g["outcome"] for g in got["ny-lint"]["gates"]} == {"lintian": "pass", "piuparts": "pass"}
+    assert [s["name"] for s in night1["stages"]] == ["refresh", "build", "qa", "staging", "smoke", "promote"]
+    assert night1["smoke"][TARGET]["result"] == "not run" and "no xen" in night1["smoke"][TARGET]["why"]
+    v1 = {r: p["version"] for r, p in got.items()}
+    sources = (root / "repo" / "public" / "kronos.sources").read_text()
+    assert f"Suites: {TARGET}\n" in sources, sources  # the staging suite is never what users install
+
+    # night 2: ny-lib's build breaks (ny-app, built against it, is skipped), ny-lint loses its copyright
+    # file (a lintian error: held back), ny-fresh changes (promoted)
+    add_file_patch(root, "ny-lib", "BREAK", "broken")
+    add_file_patch(root, "ny-lint", "NOCOPYRIGHT", "no copyright file")
+    add_file_patch(root, "ny-fresh", "CHANGES", "a new feature")
+    night = nightly(root)
+    assert night.returncode == 1, night.stdout[-3000:] + night.stderr[-3000:]
+    assert "2 package(s) held back or failed" not in night.stderr  # three: lib, app, lint
+    assert "3 package(s) held back or failed" in night.stderr, night.stderr[-2000:]
+    run2, night2 = last_report(root)
+    got = by_recipe(night2)
+    assert {r: p["state"] for r, p in got.items()} == {
+        "ny-lib": "failed", "ny-app": "skipped because a dependency failed", "ny-lint": "held back by a gate",
+        "ny-fresh": "built"}
+    assert got["ny-lib"]["failure"] == "package" and len(got["ny-lib"]["attempts"]) == 1  # never retried
+    assert "broken by a patch" in (run2 / got["ny-lib"]["log"]).read_text()
+    assert "no-copyright-file" in got["ny-lint"]["why"]
+    assert got["ny-fresh"]["rebuilt_because"] == ["patch common/add-CHANGES.patch added"]
+    assert got["ny-fresh"]["promoted"] and got["ny-fresh"]["version"] != v1["ny-fresh"]
+    assert got["ny-lint"]["version"] != v1["ny-lint"] and not got["ny-lint"]["promoted"]
+    since = night2["since_last_night"]
+    assert since["previous_run"] == run1.name
+    assert {x["package"] for x in since["newly_failing"]} == {f"{TARGET}/ny-lib", f"{TARGET}/ny-app",
+                                                              f"{TARGET}/ny-lint"}
+    assert {"package": f"{TARGET}/ny-lint", "tag": "error no-copyright-file"} in since["new_lintian_tags"]
+    page = (run2 / "index.html").read_text()
+    assert got["ny-lib"]["log"] in page and "kronos build --target bookworm --only ny-lib" in page
+
+    # the served suite: yesterday's ny-lint (its new version only in staging), ny-fresh's new version
+    seen, installed = served(root, TARGET, install="kny-lint")
+    assert seen["kny-lint"] == {v1["ny-lint"]} and installed == v1["ny-lint"]
+    assert seen["kny-lib"] == {v1["ny-lib"]} and seen["kny-app"] == {v1["ny-app"]}
+    assert seen["kny-fresh"] == {v1["ny-fresh"], got["ny-fresh"]["version"]}
+    staged, _ = served(root, f"{TARGET}-staging")
+    assert got["ny-lint"]["version"] in staged["kny-lint"]
+
+    # night 3: the breaking patches are gone: fixed
+    shutil.rmtree(root / "patches" / "ny-lib")
+    shutil.rmtree(root / "patches" / "ny-lint")
+    night = nightly(root)
+    assert night.returncode == 0, night.stdout[-3000:] + night.stderr[-3000:]
+    _, night3 = last_report(root)
+    assert {x["package"] for x in night3["since_last_night"]["fixed"]} == {
+        f"{TARGET}/ny-lib", f"{TARGET}/ny-app", f"{TARGET}/ny-lint"}
+    assert by_recipe(night3)["ny-lint"]["version"] == v1["ny-lint"]  # the same inputs keep their version
+    index = (root / "out" / "nightly" / "index.html").read_text()
+    assert all(r in index for r in (run1.name, run2.name, night3["run"]))
+
+    # a rollback serves what the suite held before the last promotion that changed it (night 2's)
+    back = subprocess.run([str(KRONOS), "promote", "--rollback"], cwd=root, env=project_env(root),
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert back.returncode == 0, back.stdout + back.stderr
+    seen, _ = served(root, TARGET)
+    assert seen["kny-fresh"] == {v1["ny-fresh"]}
