@@ -13,11 +13,12 @@ DOCKERD_LOG ?= /var/log/kronos-dockerd.log
 PYTEST_ARGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: run qa test host engine venv lint unit integration vm clean help
+.PHONY: run qa nightly test host engine venv lint unit integration vm clean help
 
 help:
 	@echo "make run   - build the default targets (images, sources, packages)"
 	@echo "make test  - lint, type-check, unit and integration tests"
+	@echo "make nightly - the gated path: build, QA gates, staging, smoke, promote (README, The nightly)"
 
 host:
 	@missing=$$(for p in $(HOST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -49,6 +50,11 @@ run: engine venv
 # the QA gates (lintian, piuparts) on what `make run` built; verdicts are kept under out/qa/
 qa: engine venv
 	$(BIN)/kronos qa --jobs $(JOBS)
+
+# the gated path (README "The nightly"): build, the QA gates, staging, smoke from staging, promotion of
+# what passed; a report in out/nightly/. Exit 1: something was held back (the rest was promoted).
+nightly: engine venv
+	$(BIN)/kronos nightly --jobs $(JOBS)
 
 lint: venv
 	$(BIN)/ruff check kronos tests tasks.py bench

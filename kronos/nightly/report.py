@@ -17,6 +17,7 @@ from ..config import Settings
 from ..log import info
 from .decide import PROMOTABLE, State
 from .stages import keep_log, why_rebuilt
+from .webhook import notify
 
 if TYPE_CHECKING:
     from .command import Night
@@ -162,7 +163,7 @@ def build(settings: Settings, night: Night) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for p in pkgs:
         counts[p["state"]] = counts.get(p["state"], 0) + 1
-    return {
+    data = {
         "schema": "kronos-nightly-report", "schema_version": SCHEMA_VERSION, "run": night.run_id,
         "started": night.started.isoformat(timespec="seconds"), "ended": ended.isoformat(timespec="seconds"),
         "seconds": round((ended - night.started).total_seconds(), 1), "result": result, "exit_code": code,
@@ -171,6 +172,8 @@ def build(settings: Settings, night: Night) -> dict[str, Any]:
         "stages": night.stages, "generations": night.generations, "promoted": night.promoted,
         "counts": counts, "packages": pkgs, "smoke": night.smoke, "since_last_night": since(prev, pkgs),
     }
+    data["notification"] = notify(settings.nightly.webhook, settings.nightly.webhook_secret_env, data)
+    return data
 
 
 def write(settings: Settings, night: Night) -> dict[str, Any]:
@@ -178,6 +181,8 @@ def write(settings: Settings, night: Night) -> dict[str, Any]:
     from . import html
 
     data = build(settings, night)
+    if str(data["notification"]["why"]).startswith("warning:"):
+        info(f"nightly {night.run_id}: {data['notification']['why']}")
     tmp = night.run_dir / f".{REPORT}.new"
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     tmp.replace(night.run_dir / REPORT)

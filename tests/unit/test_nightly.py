@@ -124,7 +124,7 @@ def test_a_report_validates_against_its_schema_and_its_pages_link_only_to_files(
     settings = type("S", (), {})()
     settings.output_dir = tmp_path / "out"
     settings.root = tmp_path
-    settings.nightly = type("N", (), {"keep_nights": 2})()
+    settings.nightly = type("N", (), {"keep_nights": 2, "webhook": "", "webhook_secret_env": "X"})()
     run_dir = tmp_path / "out" / "nightly" / "20261207T020000Z"
     run_dir.mkdir()
     log = tmp_path / "x.build"
@@ -163,3 +163,45 @@ def test_a_report_validates_against_its_schema_and_its_pages_link_only_to_files(
     text = (run_dir / "index.html").read_text()
     assert "attempt 1 log (infrastructure)" in text and "kronos build --target bookworm --only a" in text
     assert 'name="viewport"' in text
+
+
+def test_the_webhook_gets_a_signed_summary_when_a_state_changed_and_never_fails_the_night() -> None:
+    import hashlib
+    import hmac
+    import http.server
+    import threading
+
+    from kronos.nightly.webhook import HEADER, notify
+
+    got: list[tuple[bytes, str]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the http.server name)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((body, self.headers.get(HEADER, "")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    night = {"run": "20261207T020000Z", "result": "failed", "exit_code": 1, "started": "2026-12-07T02:00:00+00:00",
+             "seconds": 60.0, "counts": {"failed": 1}, "project": {"commit": "abc", "dirty": False},
+             "since_last_night": {"newly_failing": [{"package": "bookworm/a", "state": "failed", "why": ""}],
+                                  "fixed": []}}
+    try:
+        sent = notify(url, "SECRET", night, env={"SECRET": "s3cret"})
+        quiet = notify(url, "SECRET", {**night, "since_last_night": {"newly_failing": [], "fixed": []}}, env={})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sent == {"sent": True, "why": "a package changed state", "status": 204, "signed": True}
+    assert quiet == {"sent": False, "why": "no package changed state"} and len(got) == 1
+    body, header = got[0]
+    assert header == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert json.loads(body)["newly_failing"][0]["package"] == "bookworm/a"
+    gone = notify(url, "SECRET", night, env={})  # the server is gone: a warning, not an exception
+    assert gone["sent"] is False and gone["why"].startswith("warning: the webhook could not be reached")
