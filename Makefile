@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST_PACKAGES := docker.io mmdebstrap debootstrap dpkg-dev devscripts dput-ng quilt patch gnupg gpgv \
-	python3 python3-solv dose-builddebcheck piuparts \
+	python3 python3-solv dose-builddebcheck dose-distcheck piuparts \
 	python3-venv xz-utils uidmap curl ca-certificates qemu-system-x86 e2fsprogs openssh-client
 DOCKERD_LOG ?= /var/log/kronos-dockerd.log
 PYTEST_ARGS ?=

@@ -411,8 +411,15 @@ def nightly(c: Context, target: list[str] | None = None, jobs: str = "") -> None
     for d in held:
         print(f"{d.package.target}/{d.package.recipe}: {d.state.value}{': ' + d.why if d.why else ''}")
     smoke_failed = [t for t, r in night.smoke.items() if r.get("result") == "failed"]
-    print(f"nightly {night.run_id}: {len(night.decisions) - len(held)} promoted or up to date, {len(held)} not;"
-          f" report {night.run_dir / 'index.html'}")
+    counts: dict[str, int] = {}
+    for d in night.decisions:
+        counts[d.state.value] = counts.get(d.state.value, 0) + 1
+    said = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    if not counts.get("built"):
+        said += " (nothing was rebuilt)"
+    for t, r in sorted(night.smoke.items()):
+        said += f"; smoke of {t}: {r.get('result')}{' (stored)' if r.get('reused') else ''}"
+    print(f"nightly {night.run_id}: {said}; report {night.run_dir / 'index.html'}")
     if held or smoke_failed:
         raise NightFailed(f"nightly {night.run_id}: {len(held)} package(s) held back or failed"
                           f"{'; smoke failed on ' + ', '.join(smoke_failed) if smoke_failed else ''};"

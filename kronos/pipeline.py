@@ -181,12 +181,14 @@ class Pipeline:
             reason = os_error_line(result.error) if isinstance(result.error, OSError) else result.reason
             log = self._find_log(result.job, result.started)
             version = log.name[len(recipe) + 1:-len(".build")] if log else ""
-            return Row(target, recipe, State.FAILED, version, result.seconds, str(log or ""), reason, result.error)
+            return Row(target, recipe, State.FAILED, version, result.seconds, str(log or ""), reason, result.error,
+                       result.started)
         o = result.value
         assert isinstance(o, Outcome)
         logs = [f for f in o.files if f.endswith(".build")]
         kept = str(self.layout.package_dir(target, recipe) / logs[0]) if logs else ""
-        return Row(target, recipe, State.BUILT if o.built else State.UP_TO_DATE, o.version, result.seconds, kept)
+        return Row(target, recipe, State.BUILT if o.built else State.UP_TO_DATE, o.version, result.seconds, kept,
+                   started=result.started)
 
     def _weight(self, target: str, recipe: str, size: int) -> float:
         """A job's expected seconds, for critical-path-first scheduling (expected_seconds)."""

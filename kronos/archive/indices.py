@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import lzma
 import shutil
 from pathlib import Path
@@ -44,8 +45,33 @@ def _stanzas(path: Path, name: str) -> list[bytes]:
 
 
 def sources(path: Path, name: str) -> list[Sources]:
-    return [Sources(chunk) for chunk in _stanzas(path, name)]
+    """The stanzas of source `name` in the plain index at path. The answer is kept beside the index (which
+    is named by its content), so the next run reads a few lines instead of the whole index."""
+    memo = path.with_name(f"{path.name}.{name}.stanzas")
+    try:
+        chunks = [c.encode() for c in json.loads(memo.read_text())]
+    except (OSError, ValueError):
+        chunks = _stanzas(path, name)
+        with atomic_path(memo) as tmp:
+            tmp.write_text(json.dumps([c.decode(errors="replace") for c in chunks]))
+    return [Sources(chunk) for chunk in chunks]
 
 
 def packages(path: Path, name: str) -> list[Packages]:
     return [Packages(chunk) for chunk in _stanzas(path, name)]
+
+
+def sources_of(path: Path, names: set[str]) -> dict[str, list[Sources]]:
+    """The Sources stanzas of each of names, reading the index once."""
+    data = b"\n" + path.read_bytes()  # every stanza starts after a newline, the first one too
+    out: dict[str, list[Sources]] = {}
+    for name in sorted(names):
+        needle = f"\nPackage: {name}\n".encode()
+        start = 0
+        while (i := data.find(needle, start)) >= 0:
+            begin = data.rfind(b"\n\n", 0, i + 1)
+            begin = 0 if begin < 0 else begin + 2
+            end = data.find(b"\n\n", i + 1)
+            out.setdefault(name, []).append(Sources(data[begin:len(data) if end < 0 else end]))
+            start = i + len(needle)
+    return out

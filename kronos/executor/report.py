@@ -32,6 +32,7 @@ class Row:
     log: str = ""
     reason: str = ""  # failed: the error line; skipped: "skipped: <dependency> failed"
     error: Exception | None = field(default=None, compare=False, repr=False)  # failed: what was raised
+    started: float = 0.0  # wall clock when the job began (0: it did not run)
 
 
 def tables(rows: Sequence[Row]) -> list[Table]:

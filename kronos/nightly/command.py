@@ -53,7 +53,12 @@ class Night:
     targets: list[str]
     started: dt.datetime
     stages: list[dict[str, Any]] = field(default_factory=list)
-    refresh: list[str] = field(default_factory=list)
+    refresh: list[dict[str, Any]] = field(default_factory=list)
+    moved: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # build deps changed under a rebuild
+    outranked: list[dict[str, str]] = field(default_factory=list)
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    removed_images: list[str] = field(default_factory=list)
     before: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     after: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     built: Built = field(default_factory=Built)
@@ -110,9 +115,8 @@ def packages(settings: Settings, night: Night) -> list[Package]:
         else:
             blocking = settings.qa.gate(r.gate, r.target, r.recipe).blocking
             verdicts.setdefault((r.target, r.recipe), []).append(GateResult(r.gate, "error", blocking, r.reason))
-    keys = list(night.built.rows) + [k for k in night.after if k not in night.built.rows]
     out = []
-    for key in keys:
+    for key in night.built.rows:  # every recipe of the targets (what a removed recipe left in out/ is not)
         row = night.built.rows.get(key)
         record = night.after.get(key, {})
         inputs = record.get("inputs") if isinstance(record.get("inputs"), dict) else {}
@@ -163,8 +167,9 @@ def _stages(settings: Settings, engine: Engine, night: Night) -> None:
         night.built = stages.build(settings, engine, targets, night.jobs, retries, night.run_dir)
     interrupt.check()
     night.after = stages.records(settings, targets)
+    night.moved = stages.moved(settings, night.before, night.after, night.built)
     with night.stage("qa"):
-        night.qa = stages.judge(settings, engine, targets, night.jobs, retries)
+        night.qa = stages.judge(settings, engine, night.built, night.jobs, retries)
     interrupt.check()
     pkgs = packages(settings, night)
     night.decisions = decide(pkgs)
@@ -175,5 +180,43 @@ def _stages(settings: Settings, engine: Engine, night: Night) -> None:
 
         failed, changed = smoke_staging(settings, night, targets, retries)
     night.decisions = decide(pkgs, failed, changed)
+    with night.stage("installability"):
+        held: dict[tuple[str, str], str] = {}
+        for _ in range(5):  # holding one back can break another that needs it
+            more = stages.uninstallable(settings, night.decisions, night.warnings)
+            if set(more) <= set(held):
+                break
+            held.update(more)
+            night.decisions = decide(pkgs, failed, changed, held)
+        night.warnings = list(dict.fromkeys(night.warnings))
     with night.stage("promote"):
         night.generations["promoted"], night.promoted = stages.promote(settings, night.decisions, night.run_id)
+    morning(settings, engine, night)
+
+
+def morning(settings: Settings, engine: Engine, night: Night) -> None:
+    """The release manager's questions: where the archive outranks us, which keys expire soon; and the
+    images of failed builds that are no longer needed go. None of it fails the night: what cannot be
+    answered is a warning in the report."""
+    from . import housekeeping
+    from . import morning as m
+    from .decide import State
+
+    failing = [(d.package.target, d.package.recipe) for d in night.decisions if d.state is State.FAILED]
+    try:
+        night.removed_images = housekeeping.failed_images(engine, failing)
+    except KronosError as e:
+        night.warnings.append(f"could not remove the images of earlier failed builds: {e}")
+
+    ours = {(d.package.target, str(night.after.get((d.package.target, d.package.recipe), {}).get("source", ""))):
+            d.package.version for d in night.decisions if d.package.version}
+    try:
+        night.outranked = m.outranked(settings, {k: v for k, v in ours.items() if k[1]})
+    except (KronosError, OSError) as e:
+        night.warnings.append(f"could not compare our versions with the archive's: {e}")
+    try:
+        night.keys = m.signing_keys(settings)
+    except (KronosError, OSError) as e:
+        night.warnings.append(f"could not read the signing keys: {e}")
+    night.warnings += [f"signing key {k['fingerprint']} expires in {k['days_left']} day(s) ({k['expires']})"
+                       for k in night.keys if k["soon"]]

@@ -22,6 +22,7 @@ class State(enum.StrEnum):
     HELD_GATE_ERROR = "held back: a gate could not judge it"
     HELD_SIBLING = "held back: built against a held-back package"
     HELD_SMOKE = "held back by smoke"
+    HELD_INSTALL = "held back: not installable in the suite it would make"
     STOPPED = "stopped"
 
 
@@ -79,9 +80,11 @@ def _gates(p: Package) -> tuple[State, str] | None:
 
 
 def decide(packages: Sequence[Package], smoke_failed: Mapping[str, str] | None = None,
-           smoke_changed: Mapping[str, set[str]] | None = None) -> list[Decision]:
+           smoke_changed: Mapping[str, set[str]] | None = None,
+           uninstallable: Mapping[tuple[str, str], str] | None = None) -> list[Decision]:
     """One decision per package. smoke_failed: target -> why its smoke failed; smoke_changed: target ->
-    the recipes dom0 installs whose version changed since that target's last green smoke."""
+    the recipes dom0 installs whose version changed since that target's last green smoke;
+    uninstallable: (target, recipe) -> why the suite it would make is not installable (dose-distcheck)."""
     out: dict[tuple[str, str], Decision] = {}
     for p in packages:
         if p.build == "failed":
@@ -99,6 +102,10 @@ def decide(packages: Sequence[Package], smoke_failed: Mapping[str, str] | None =
             d = out.get((target, recipe))
             if d is not None and d.promoted:
                 out[(target, recipe)] = replace(d, state=State.HELD_SMOKE, why=f"smoke of {target} failed: {why}")
+    for key, why in (uninstallable or {}).items():
+        d = out.get(key)
+        if d is not None and d.promoted:
+            out[key] = replace(d, state=State.HELD_INSTALL, why=why)
     changed = True
     while changed:  # what was built against a held-back version is held back, transitively
         changed = False

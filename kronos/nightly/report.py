@@ -42,7 +42,7 @@ def _project(settings: Settings) -> dict[str, Any]:
 
 
 def previous(settings: Settings, run_id: str) -> dict[str, Any] | None:
-    """The last night's report before run_id (None on the first night)."""
+    """The last report before run_id of a night that ran to its end (None on the first night)."""
     home = settings.output_dir / "nightly"
     for d in sorted((p for p in home.iterdir() if p.is_dir() and p.name < run_id and (p / REPORT).is_file()),
                     reverse=True):
@@ -50,9 +50,22 @@ def previous(settings: Settings, run_id: str) -> dict[str, Any] | None:
             data = json.loads((d / REPORT).read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION:
+        if (isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION
+                and data.get("result") in ("green", "failed")):  # a night that ran: not a stopped one
             return data
     return None
+
+
+def _disk(settings: Settings) -> dict[str, Any]:
+    from ..errors import KronosError
+    from ..publish.settings import load_repo_settings
+    from .housekeeping import disk
+
+    try:
+        repo: Path | None = load_repo_settings(settings.root).path
+    except KronosError:
+        repo = None
+    return disk(settings.output_dir, settings.cache_dir, repo)
 
 
 def replay(target: str, recipe: str) -> str:
@@ -116,6 +129,7 @@ def packages(settings: Settings, night: Night, prev: Mapping[str, Any] | None) -
             "served": p.version if d.promoted else (last["served"] if last else None),
             "failure": p.failure.value if p.failure else None,
             "rebuilt_because": why_rebuilt(night.before.get(key), record) if p.build == "built" else [],
+            "archive_moved": night.moved.get(key, []),
             "seconds": row.seconds if row else 0.0, "log": _rel(night, log), "attempts": attempts,
             "gates": _gate_entries(settings, night, p.target, p.recipe), "replay": replay(p.target, p.recipe),
         })
@@ -169,6 +183,8 @@ def build(settings: Settings, night: Night) -> dict[str, Any]:
         "seconds": round((ended - night.started).total_seconds(), 1), "result": result, "exit_code": code,
         "could_not_run": night.could_not_run, "stopped": night.stopped or None, "jobs": night.jobs,
         "targets": night.targets, "project": _project(settings), "archive": night.refresh,
+        "archive_outranks": night.outranked, "signing_keys": night.keys, "warnings": night.warnings,
+        "removed_images": night.removed_images, "disk": _disk(settings),
         "stages": night.stages, "generations": night.generations, "promoted": night.promoted,
         "counts": counts, "packages": pkgs, "smoke": night.smoke, "since_last_night": since(prev, pkgs),
     }
@@ -186,6 +202,7 @@ def write(settings: Settings, night: Night) -> dict[str, Any]:
     tmp = night.run_dir / f".{REPORT}.new"
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     tmp.replace(night.run_dir / REPORT)
+    draw(night, data, nights(settings.output_dir / "nightly"))
     html.write_night(night.run_dir, data)
     home = settings.output_dir / "nightly"
     removed = retain(home, settings.nightly.keep_nights)
@@ -193,6 +210,18 @@ def write(settings: Settings, night: Night) -> dict[str, Any]:
     info(f"nightly {night.run_id}: {data['result']}; report {night.run_dir / 'index.html'}"
          + (f"; removed {len(removed)} old night record(s)" if removed else ""))
     return data
+
+
+def draw(night: Night, data: Mapping[str, Any], earlier: list[dict[str, Any]]) -> None:
+    """timeline.svg and build-times.svg in the run directory (pictures.py)."""
+    from . import pictures
+
+    spans = [(f"{r.target}/{r.recipe}", r.started, r.started + r.seconds, r.state.value)
+             for r in night.built.rows.values() if r.started > 0 and r.state.value in ("built", "failed")]
+    pictures.timeline(night.run_dir / "timeline.svg", spans, f"nightly {night.run_id}: the builds across the job"
+                      f" slots ({night.jobs} job(s))")
+    others = [n for n in earlier if n.get("run") != data["run"]]
+    pictures.history(night.run_dir / "build-times.svg", [dict(data), *others])
 
 
 def nights(home: Path) -> list[dict[str, Any]]:

@@ -91,8 +91,9 @@ def smoke_staging(settings: Settings, night: Night, targets: list[str], retries:
         try:
             key, names = smoke_key(settings, target, suite)
         except KronosError as e:
-            night.smoke[target] = _record(None, "not run", str(e))
-            info(f"smoke of {target}: not run: {e}")
+            why = f"no xen in {suite}: nothing to boot" if "no xen in the repository" in str(e) else str(e)
+            night.smoke[target] = _record(None, "not run", why)
+            info(f"smoke of {target}: not run: {why}")
             continue
         mine = {p.recipe: p.version for p in (d.package for d in night.decisions if d.package.target == target)
                 if any(b.split("_", 1)[0] in names for b in p.binaries)}

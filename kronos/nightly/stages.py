@@ -34,22 +34,23 @@ def failure_class(error: BaseException | None) -> Failure:
     return Failure.PACKAGE
 
 
-def refresh(settings: Settings, targets: Sequence[str]) -> list[str]:
-    """Download and verify every suite's InRelease now; the lines say each suite's state. A suite that
-    cannot be reached or verified makes the night unable to run (KronosError)."""
+def refresh(settings: Settings, targets: Sequence[str]) -> list[dict[str, Any]]:
+    """Download and verify every suite's InRelease now: each suite's Date (the archive state the night
+    builds against). A suite that cannot be reached or verified makes the night unable to run."""
     from ..archive.probe import probe
     from ..cache import Cache
 
     fresh = dataclasses.replace(settings, index_max_age=0)
-    lines, failed = [], []
+    found, failed = [], []
     for p in probe(fresh, Cache(settings.cache_dir), [settings.target(t) for t in targets]):
-        lines.append(p.line())
         info(p.line())
+        found.append({"target": p.target, "suite": p.suite, "date": p.date, "seconds": round(p.seconds, 1),
+                      "problem": p.problem})
         if p.problem:
             failed.append(f"{p.target} {p.suite}")
     if failed:
         raise FetchError(f"{len(failed)} suite(s) could not be reached or verified: {', '.join(failed)}")
-    return lines
+    return found
 
 
 def records(settings: Settings, targets: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -72,6 +73,25 @@ def why_rebuilt(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> l
     if not isinstance(old, dict) or not isinstance(new, dict):
         return ["recorded by an older kronos, without its inputs"]
     return compare(old, new) or ["inputs changed"]
+
+
+def moved(settings: Settings, before: Mapping[tuple[str, str], Mapping[str, Any]],
+          after: Mapping[tuple[str, str], Mapping[str, Any]], built: Built) -> dict[tuple[str, str], list[str]]:
+    """For each package built this night: the installed build dependencies that differ from its last
+    build's (the archive moved under it), from the two .buildinfo files (the last build is on the shelf)."""
+    from .. import retired
+    from .morning import archive_moved
+
+    out = {}
+    for key, row in built.rows.items():
+        old = before.get(key)
+        if row.state is not State.BUILT or old is None or old.get("key") == after.get(key, {}).get("key"):
+            continue
+        shelf = retired.shelf(settings.output_dir, key[0], key[1]) / str(old.get("key", ""))[:24]
+        lines = archive_moved(shelf, settings.output_dir / key[0] / key[1])
+        if lines:
+            out[key] = lines
+    return out
 
 
 @dataclass
@@ -136,17 +156,21 @@ def build(settings: Settings, engine: Engine, targets: Sequence[str], jobs: int,
     return got
 
 
-def judge(settings: Settings, engine: Engine, targets: Sequence[str], jobs: int, retries: int) -> list[Any]:
-    """The QA gates on every build in out/ for the targets (stored verdicts are reused); the pairs a gate
-    could not judge (error) are judged again, at most `retries` times (error verdicts are never reused)."""
+def judge(settings: Settings, engine: Engine, built: Built, jobs: int, retries: int) -> list[Any]:
+    """The QA gates on the night's builds in out/ (what a removed recipe left there is not judged; stored
+    verdicts are reused); the pairs a gate could not judge (error) are judged again, at most `retries`
+    times (error verdicts are never reused)."""
     from ..qa.command import run_qa
     from ..qa.policy import GATES
     from ..qa.verdict import Outcome
 
-    present = [t for t in targets if any((settings.output_dir / t).glob(f"*/{BUILD_RECORD}"))]
-    if not present:
-        return []
-    rows = run_qa(settings, engine, present, [], list(GATES), jobs)
+    wanted: dict[str, list[str]] = {}
+    for target, recipe in built.rows:
+        if (settings.output_dir / target / recipe / BUILD_RECORD).is_file():
+            wanted.setdefault(target, []).append(recipe)
+    rows: list[Any] = []
+    for target, recipes in sorted(wanted.items()):
+        rows += run_qa(settings, engine, [target], sorted(recipes), list(GATES), jobs)
     for n in range(retries):
         bad = [r for r in rows if r.verdict is not None and r.verdict.outcome is Outcome.ERROR]
         if not bad or interrupt.stopping():
@@ -197,3 +221,44 @@ def promote(settings: Settings, decisions: Sequence[Decision], run_id: str) -> t
         return "", []
     summary = pub.promote(chosen, run_id)
     return summary.generation, summary.added
+
+
+def served_stanzas(settings: Settings, target: str) -> dict[str, list[str]]:
+    """source -> the Packages stanzas the served suite has of it (binary packages for our architecture)."""
+    from ..publish import tree
+    from ..publish.settings import load_repo_settings
+
+    state = tree.load_state(load_repo_settings(settings.root).path)
+    out: dict[str, list[str]] = {}
+    for rel, e in state["suites"].get(target, {}).get("packages", {}).items():
+        if e["kind"] == "deb" and e["arch"] in (settings.architecture, "all"):
+            out.setdefault(rel.split("/")[-2], []).append(str(e["stanza"]))
+    return out
+
+
+def uninstallable(settings: Settings, decisions: Sequence[Decision],
+                  warnings: list[str]) -> dict[tuple[str, str], str]:
+    """(target, recipe) -> dose's reason, for each promoted package of ours that would not be installable
+    in the suite the promotion makes (what stays served plus what is promoted, over the archive). A
+    package that the served suite already has broken is a warning, not held against tonight's."""
+    from .installable import broken, candidate
+
+    held: dict[tuple[str, str], str] = {}
+    for target in sorted({d.package.target for d in decisions}):
+        promoted: dict[str, list[Path]] = {}
+        owner: dict[str, tuple[str, str]] = {}
+        for d in decisions:
+            if d.package.target != target or not d.promoted or not d.package.version:
+                continue
+            record = read_build_record(settings.output_dir / target / d.package.recipe / BUILD_RECORD)
+            debs = [settings.output_dir / target / d.package.recipe / f for f in record["files"]
+                    if str(f).endswith(".deb")]
+            promoted[str(record["source"])] = debs
+            owner.update({p.name.split("_", 1)[0]: (target, d.package.recipe) for p in debs})
+        served = {s: st for s, st in served_stanzas(settings, target).items() if s not in promoted}
+        for name, why in sorted(broken(settings, target, candidate(settings, target, promoted, served)).items()):
+            if name in owner:
+                held.setdefault(owner[name], f"{name}: {why}")
+            else:
+                warnings.append(f"{target}: the served {name} is {why}")
+    return held

@@ -61,7 +61,7 @@ Description: kronos nightly fixture {package}
 """
 
 
-def package(root: Path, recipe: str, sibling: str = "") -> None:
+def package(root: Path, recipe: str, sibling: str = "", depends: str = "") -> None:
     name = f"k{recipe}"
     d = root / "recipes" / recipe
     (d / "src").mkdir(parents=True)
@@ -69,7 +69,7 @@ def package(root: Path, recipe: str, sibling: str = "") -> None:
     (d / "debian").mkdir()
     (d / "debian" / "control.j2").write_text(CONTROL.format(
         package=name, build_depends=", ".join(("dpkg-dev (>= 1.20)", *[f"k{sibling}"] * bool(sibling))),
-        depends=", ".join(("${misc:Depends}", *[f"k{sibling}"] * bool(sibling)))))
+        depends=", ".join(("${misc:Depends}", *[f"k{sibling}"] * bool(sibling), *[depends] * bool(depends)))))
     (d / "debian" / "copyright").write_text(COPYRIGHT)
     (d / "debian" / "rules").write_text(RULES.format(package=name))
     (d / "debian" / "rules").chmod(0o755)
@@ -205,26 +205,30 @@ def test_three_nights_green_broken_fixed(project: Path) -> None:
                                                                    "built")
     assert all(p["promoted"] and p["rebuilt_because"] == ["not built yet"] for p in got.values())
     assert {g["gate"]: g["outcome"] for g in got["ny-lint"]["gates"]} == {"lintian": "pass", "piuparts": "pass"}
-    assert [s["name"] for s in night1["stages"]] == ["refresh", "build", "qa", "staging", "smoke", "promote"]
+    assert [s["name"] for s in night1["stages"]] == ["refresh", "build", "qa", "staging", "smoke", "installability",
+                                                     "promote"]
     assert night1["smoke"][TARGET]["result"] == "not run" and "no xen" in night1["smoke"][TARGET]["why"]
     v1 = {r: p["version"] for r, p in got.items()}
     sources = (root / "repo" / "public" / "kronos.sources").read_text()
     assert f"Suites: {TARGET}\n" in sources, sources  # the staging suite is never what users install
 
     # night 2: ny-lib's build breaks (ny-app, built against it, is skipped), ny-lint loses its copyright
-    # file (a lintian error: held back), ny-fresh changes (promoted)
+    # file (a lintian error: held back), ny-fresh changes (promoted), and a new ny-needs passes its own
+    # gates but needs the new ny-lint at run time: the suite would not be installable (dose-distcheck)
+    package(root, "ny-needs", depends=f"kny-lint (>> {v1['ny-lint']})")
     add_file_patch(root, "ny-lib", "BREAK", "broken")
     add_file_patch(root, "ny-lint", "NOCOPYRIGHT", "no copyright file")
     add_file_patch(root, "ny-fresh", "CHANGES", "a new feature")
     night = nightly(root)
     assert night.returncode == 1, night.stdout[-3000:] + night.stderr[-3000:]
-    assert "2 package(s) held back or failed" not in night.stderr  # three: lib, app, lint
-    assert "3 package(s) held back or failed" in night.stderr, night.stderr[-2000:]
+    assert "4 package(s) held back or failed" in night.stderr, night.stderr[-2000:]  # lib, app, lint, needs
     run2, night2 = last_report(root)
     got = by_recipe(night2)
     assert {r: p["state"] for r, p in got.items()} == {
         "ny-lib": "failed", "ny-app": "skipped because a dependency failed", "ny-lint": "held back by a gate",
-        "ny-fresh": "built"}
+        "ny-fresh": "built", "ny-needs": "held back: not installable in the suite it would make"}
+    assert got["ny-needs"]["why"].startswith("kny-needs: not installable: unsat-dependency kny-lint"), got["ny-needs"]
+    assert {g["gate"]: g["outcome"] for g in got["ny-needs"]["gates"]} == {"lintian": "pass", "piuparts": "pass"}
     assert got["ny-lib"]["failure"] == "package" and len(got["ny-lib"]["attempts"]) == 1  # never retried
     assert "broken by a patch" in (run2 / got["ny-lib"]["log"]).read_text()
     assert "no-copyright-file" in got["ny-lint"]["why"]
@@ -247,7 +251,8 @@ def test_three_nights_green_broken_fixed(project: Path) -> None:
     staged, _ = served(root, f"{TARGET}-staging")
     assert got["ny-lint"]["version"] in staged["kny-lint"]
 
-    # night 3: the breaking patches are gone: fixed
+    # night 3: the breaking patches are gone: fixed (and ny-needs with them)
+    shutil.rmtree(root / "recipes" / "ny-needs")
     shutil.rmtree(root / "patches" / "ny-lib")
     shutil.rmtree(root / "patches" / "ny-lint")
     night = nightly(root)
@@ -265,3 +270,13 @@ def test_three_nights_green_broken_fixed(project: Path) -> None:
     assert back.returncode == 0, back.stdout + back.stderr
     seen, _ = served(root, TARGET)
     assert seen["kny-fresh"] == {v1["ny-fresh"]}
+
+    # the archive out of reach: the night could not run (exit 2), and its report says at which stage
+    down = subprocess.run([str(KRONOS), "nightly", "--target", TARGET], cwd=root, capture_output=True, text=True,
+                          env=project_env(root, KRONOS_MIRROR_DEBIAN="http://127.0.0.1:9/debian",
+                                          KRONOS_DOWNLOAD_ATTEMPTS="1"),
+                          timeout=300, check=False, stdin=subprocess.DEVNULL)
+    assert down.returncode == 2, down.stdout[-2000:] + down.stderr[-2000:]
+    assert down.stderr.strip().splitlines()[-1].startswith("kronos: error: the night could not run: stage refresh:")
+    _, broken = last_report(root)
+    assert broken["result"] == "could not run" and broken["could_not_run"]["stage"] == "refresh"

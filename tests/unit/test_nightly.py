@@ -124,6 +124,7 @@ def test_a_report_validates_against_its_schema_and_its_pages_link_only_to_files(
     settings = type("S", (), {})()
     settings.output_dir = tmp_path / "out"
     settings.root = tmp_path
+    settings.cache_dir = tmp_path / "cache"
     settings.nightly = type("N", (), {"keep_nights": 2, "webhook": "", "webhook_secret_env": "X"})()
     run_dir = tmp_path / "out" / "nightly" / "20261207T020000Z"
     run_dir.mkdir()
@@ -141,6 +142,13 @@ def test_a_report_validates_against_its_schema_and_its_pages_link_only_to_files(
     pkgs = [Package("bookworm", "a", "failed", "1.0-1", failure=Failure.PACKAGE),
             Package("bookworm", "b", "built", "2.0-1", failure=Failure.FLAKY)]
     night.decisions = decide(pkgs)
+    night.refresh = [{"target": "bookworm", "suite": "bookworm", "date": "Sat, 05 Dec 2026 09:00:00 UTC",
+                      "seconds": 0.4, "problem": ""}]
+    night.outranked = [{"target": "bookworm", "source": "xen", "ours": "4.17.5-1+deb12u0+kronos1",
+                        "archive": "4.17.7-1", "suite": "bookworm-security"}]
+    night.keys = [{"fingerprint": "AB" * 20, "expires": "2026-12-20T00:00:00+00:00", "days_left": 13, "soon": True}]
+    night.warnings = ["signing key ... expires in 13 day(s)"]
+    night.moved = {("bookworm", "b"): ["libc6-dev 2.36-9+deb12u9 -> 2.36-9+deb12u10"]}
     night.smoke = {"bookworm": {"result": "not run", "why": "no xen", "run_dir": "", "cases": [], "times": {},
                                 "virt_caps": [], "artefacts": []}}
     data = report.build(settings, night)  # type: ignore[arg-type]
@@ -163,6 +171,7 @@ def test_a_report_validates_against_its_schema_and_its_pages_link_only_to_files(
     text = (run_dir / "index.html").read_text()
     assert "attempt 1 log (infrastructure)" in text and "kronos build --target bookworm --only a" in text
     assert 'name="viewport"' in text
+    assert "the archive moved" in text and "4.17.7-1 in bookworm-security" in text and "13 days" in text
 
 
 def test_the_webhook_gets_a_signed_summary_when_a_state_changed_and_never_fails_the_night() -> None:
@@ -205,3 +214,112 @@ def test_the_webhook_gets_a_signed_summary_when_a_state_changed_and_never_fails_
     assert json.loads(body)["newly_failing"][0]["package"] == "bookworm/a"
     gone = notify(url, "SECRET", night, env={})  # the server is gone: a warning, not an exception
     assert gone["sent"] is False and gone["why"].startswith("warning: the webhook could not be reached")
+
+
+def test_the_archive_moved_under_a_rebuild_says_which_build_dependencies_changed(tmp_path: Path) -> None:
+    from kronos.nightly.morning import archive_moved
+
+    def buildinfo(d: Path, deps: str) -> Path:
+        d.mkdir()
+        (d / "x_1.0_amd64.buildinfo").write_text(f"Format: 1.0\nSource: x\nInstalled-Build-Depends:\n {deps}\n")
+        return d
+
+    old = buildinfo(tmp_path / "old", "base-files (= 12.4),\n gcc-12 (= 12.2.0-14),\n libc6-dev:amd64 (= 2.36-9)")
+    new = buildinfo(tmp_path / "new", "base-files (= 12.4),\n gcc-12 (= 12.2.0-14+deb12u1),\n libfoo (= 1)")
+    assert archive_moved(old, new) == ["gcc-12 12.2.0-14 -> 12.2.0-14+deb12u1", "libc6-dev 2.36-9 -> (none)",
+                                       "libfoo (none) -> 1"]
+    assert archive_moved(old, tmp_path / "gone") == []  # no earlier build to compare with
+
+
+def test_sources_of_finds_each_name_in_one_read(tmp_path: Path) -> None:
+    from kronos.archive.indices import sources_of
+
+    index = tmp_path / "Sources"
+    index.write_text("Package: xen\nVersion: 4.17.5-1\n\nPackage: xen-doc\nVersion: 9\n\n"
+                     "Package: ounit\nVersion: 2.2.6-1\n\nPackage: xen\nVersion: 4.17.7-1\n")
+    found = sources_of(index, {"xen", "ounit", "absent"})
+    assert {n: [str(s["Version"]) for s in v] for n, v in found.items()} == {
+        "xen": ["4.17.5-1", "4.17.7-1"], "ounit": ["2.2.6-1"]}
+
+
+def test_pictures_of_the_run_and_of_the_nights(tmp_path: Path) -> None:
+    from kronos.nightly import pictures
+
+    spans = [("bookworm/xen", 100.0, 700.0, "built"), ("bookworm/ounit", 100.0, 140.0, "built"),
+             ("bookworm/ocaml-re", 141.0, 180.0, "failed"), ("sid/python3-xenapi", 180.0, 200.0, "built")]
+    assert [(slot, name) for slot, name, *_ in pictures.slots(spans)] == [
+        (0, "bookworm/ounit"), (1, "bookworm/xen"), (0, "bookworm/ocaml-re"), (0, "sid/python3-xenapi")]
+    assert pictures.timeline(tmp_path / "timeline.svg", spans, "a night")
+    svg = (tmp_path / "timeline.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "slot 2" in svg.replace("\u00a0", " ")
+    nights = [{"run": f"2026120{d}T020000Z", "packages": [
+        {"target": "bookworm", "recipe": "xen", "state": "built", "seconds": 600.0 + d}]} for d in (7, 6, 5)]
+    assert pictures.history(tmp_path / "build-times.svg", nights)
+    assert "bookworm/xen" in (tmp_path / "build-times.svg").read_text()
+    assert not pictures.timeline(tmp_path / "none.svg", [], "nothing ran")
+    assert not pictures.history(tmp_path / "none.svg", [{"run": "x", "packages": []}])
+
+
+def test_only_the_newest_image_of_a_package_that_fails_now_is_kept() -> None:
+    from kronos.nightly.housekeeping import failed_images
+
+    class Engine:
+        def __init__(self) -> None:
+            self.removed: list[str] = []
+
+        def images(self, prefix: str) -> list[str]:
+            assert prefix == "kronos/failed-"
+            return ["kronos/failed-bookworm-xen:4.17.5-1_kronos1", "kronos/failed-bookworm-xen:4.17.5-1_kronos2",
+                    "kronos/failed-bookworm-ounit:2.2.6-1", "kronos/failed-sid-python3-xenapi:26.1-1"]
+
+        def remove_image(self, ref: str) -> None:
+            self.removed.append(ref)
+
+    engine = Engine()
+    gone = failed_images(engine, [("bookworm", "xen")])  # type: ignore[arg-type]
+    assert gone == engine.removed == ["kronos/failed-bookworm-ounit:2.2.6-1",
+                                      "kronos/failed-bookworm-xen:4.17.5-1_kronos1",
+                                      "kronos/failed-sid-python3-xenapi:26.1-1"]
+
+
+DOSE = """\
+output-version: 1.2
+native-architecture: amd64
+report:
+ -
+  package: kny-needs
+  version: 1.0-1~bpo12+1
+  architecture: all
+  status: broken
+  reasons:
+   -
+    missing:
+     pkg:
+      package: kny-needs
+      version: 1.0-1~bpo12+1
+      architecture: all
+      unsat-dependency: kny-lint:amd64 (>> 1.0-1~bpo12+1)
+ -
+  package: kx
+  version: 1
+  architecture: all
+  status: broken
+  reasons:
+   -
+    conflict:
+     pkg1:
+      package: kx
+      unsat-conflict: ky
+
+background-packages: 63000
+foreground-packages: 5
+broken-packages: 2
+"""
+
+
+def test_dose_distchecks_report_names_each_broken_package_and_why() -> None:
+    from kronos.nightly.installable import parse
+
+    assert parse(DOSE) == {"kny-needs": "not installable: unsat-dependency kny-lint:amd64 (>> 1.0-1~bpo12+1)",
+                           "kx": "not installable: unsat-conflict ky"}
+    assert parse("output-version: 1.2\nreport:\nbackground-packages: 1\n") == {}
