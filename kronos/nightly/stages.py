@@ -168,9 +168,13 @@ def judge(settings: Settings, engine: Engine, built: Built, jobs: int, retries: 
     for target, recipe in built.rows:
         if (settings.output_dir / target / recipe / BUILD_RECORD).is_file():
             wanted.setdefault(target, []).append(recipe)
-    rows: list[Any] = []
-    for target, recipes in sorted(wanted.items()):
-        rows += run_qa(settings, engine, [target], sorted(recipes), list(GATES), jobs)
+    if not wanted:
+        return []
+    # one run for every target (the jobs run across targets); only the night's (target, recipe) pairs
+    pairs = {(t, r) for t, rs in wanted.items() for r in rs}
+    names = sorted({r for _, r in pairs})
+    rows: list[Any] = [r for r in run_qa(settings, engine, sorted(wanted), names, list(GATES), jobs)
+                       if (r.target, r.recipe) in pairs]
     for n in range(retries):
         bad = [r for r in rows if r.verdict is not None and r.verdict.outcome is Outcome.ERROR]
         if not bad or interrupt.stopping():

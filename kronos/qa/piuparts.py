@@ -37,6 +37,7 @@ from typing import Any
 
 from debian.deb822 import Packages
 from debian.debfile import DebFile
+from debian.debian_support import Version
 
 from .. import sibling_repo
 from ..archive.access import Archives
@@ -223,10 +224,10 @@ class PiupartsGate:
         return [d for d in self.siblings.get(subject.target.name, []) if d.resolve() not in own]
 
     def _served(self, subject: Subject) -> list[Path]:
-        """The published repository's .debs of subject's source for its target, when it serves another
-        version than subject's (the one to upgrade from)."""
+        """The published repository's .debs of subject's source for its target at versions below subject's
+        (what an upgrade starts from; a higher served version is no upgrade path to test)."""
         debs = self.served.get((subject.target.name, subject.source), [])
-        return [d for d in debs if _version(d) != subject.version]
+        return [d for d in debs if Version(_version(d)) < Version(subject.version)]
 
     def inputs(self, subject: Subject) -> dict[str, Any]:
         _, base = self.base(subject.target)

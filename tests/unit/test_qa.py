@@ -255,6 +255,12 @@ def test_piuparts_upgrades_from_our_served_version_when_there_is_one(tmp_path: P
     gate.served = {("bookworm", "kqa-x"): [deb]}
     found = gate.judge(subject, GatePolicy("piuparts", True, ("install-purge",)), tmp_path, tmp_path / "log")
     assert found.outcome.value == "pass" and len(gate.calls) == 1
+    # a higher version served (a change undone brings an earlier build back): no upgrade path to test
+    (tmp_path / "newer").mkdir()
+    gate = CannedPiupartsGate([(0, "PASS: Installation and purging test.\n")])
+    gate.served = {("bookworm", "kqa-x"): [_deb(tmp_path / "newer", "kqa-x", "1.1-1")]}
+    found = gate.judge(subject, GatePolicy("piuparts", True, ("install-purge",)), tmp_path, tmp_path / "log")
+    assert found.outcome.value == "pass" and len(gate.calls) == 1
 
 
 def control_deb(tmp: Path, name: str, depends: str = "", provides: str = "") -> Path:
