@@ -401,7 +401,7 @@ def smoke(c: Context, target: str = "bookworm", keep: bool = False, port: str = 
                                  "jobs": "build and judge up to N packages at once (default: KRONOS_JOBS or 1)"})
 @handled
 def nightly(c: Context, target: list[str] | None = None, jobs: str = "") -> None:
-    """Build, run the gates, stage, smoke and promote what passed; report in out/nightly."""
+    """Build, gate, stage, smoke, promote what passed; report in out/nightly."""
     from .engine import get_engine
     from .nightly.command import NightFailed, run
 
@@ -431,7 +431,7 @@ def nightly(c: Context, target: list[str] | None = None, jobs: str = "") -> None
                                            " last promotion changed)"})
 @handled
 def promote(c: Context, rollback: bool = False, target: list[str] | None = None) -> None:
-    """Undo the last promotion: serve the previous night's suites again (--rollback)."""
+    """Undo the last promotion (--rollback): serve the previous suites."""
     if not rollback:
         raise ConfigError("kronos nightly promotes what passed its gates; `kronos promote --rollback` undoes the"
                           " last promotion")

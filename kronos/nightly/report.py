@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import shlex
 import shutil
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,13 +28,14 @@ REPORT = "report.json"
 
 def _project(settings: Settings) -> dict[str, Any]:
     """The commit the night built and whether the tree had uncommitted changes."""
+    from ..run import run
+
     def git(*args: str) -> str:
         try:
-            done = subprocess.run(["git", "-C", str(settings.root), *args], capture_output=True, text=True,
-                                  timeout=30, check=False)
+            done = run(["git", "-C", str(settings.root), *args], check=False, merge_stderr=False)
         except OSError:
             return ""
-        return done.stdout.strip() if done.returncode == 0 else ""
+        return done.stdout.decode(errors="replace").strip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD")
     return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None}
