@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
+import hashlib
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from debian.deb822 import Release
+from debian.deb822 import Deb822, Release
 
 from ..cache import Cache, atomic_path, download, sha256_file
 from ..clock import now
@@ -132,20 +134,40 @@ def parse_date(value: str, what: str) -> dt.datetime:
 
 @dataclass(frozen=True)
 class SignedRelease:
-    """The verified Release of one suite of a mirror."""
+    """The verified Release of one suite of a mirror. `release` holds its fields as text; `files`,
+    its SHA256 list, is parsed (python-debian's Release) on first use and remembered beside the
+    cached InRelease under the sha256 of the verified content (gpgv still checks the file on every
+    use; parsing the list again costs more than the check: 16 ms a suite)."""
 
     mirror: str
     suite: str
-    release: Release
+    release: Deb822
+    content: bytes = field(default=b"", repr=False, compare=False)
+    memo: Path | None = field(default=None, compare=False)
 
     def url(self, relpath: str) -> str:
         return f"{self.mirror}/dists/{self.suite}/{relpath}"
 
+    @functools.cached_property
+    def files(self) -> dict[str, tuple[str, int]]:
+        """name -> (sha256, size), from the SHA256 field."""
+        sha = hashlib.sha256(self.content).hexdigest()
+        if self.memo is not None:
+            try:
+                data = json.loads(self.memo.read_text())
+                if data.get("sha256") == sha:
+                    return {n: (str(v[0]), int(v[1])) for n, v in data["files"].items()}
+            except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
+                pass  # absent or unreadable: parsed again below, and written anew
+        parsed = Release(self.content, fields=["SHA256"])
+        files = {str(i["name"]): (str(i["sha256"]), int(i["size"])) for i in parsed.get("SHA256", [])}
+        if self.memo is not None:
+            with atomic_path(self.memo) as tmp:
+                tmp.write_text(json.dumps({"sha256": sha, "files": files}) + "\n")
+        return files
+
     def entry(self, relpath: str) -> tuple[str, int] | None:
-        for item in self.release.get("SHA256", []):
-            if item["name"] == relpath:
-                return item["sha256"], int(item["size"])
-        return None
+        return self.files.get(relpath)
 
     def index(self, cache: Cache, stem: str) -> tuple[Path, str]:
         """Fetch the best-compressed form of index `stem` (e.g. main/source/Sources)."""
@@ -159,6 +181,7 @@ class SignedRelease:
 
 
 STATE = "last-verified.json"  # beside the cached InRelease: the Date of the newest one verified
+FILES = "files.json"  # beside it too: the SHA256 list of the content verified last (SignedRelease.files)
 _STATE_WHAT = "the Date of the last verified InRelease"
 _FIX = "delete it to accept the mirror's current InRelease as the newest"
 
@@ -216,7 +239,7 @@ def fetch_release(
     if not reused:
         download(f"{mirror}/dists/{suite}/InRelease", dest, f"{suite} InRelease")
     content = verify_clearsigned(dest, keyrings, what)
-    release = Release(content)
+    release = Deb822(content)  # the fields as text: the file list is parsed when used (files)
     names = {release.get("Suite"), release.get("Codename")}
     if suite not in names:
         raise VerifyError(f"{what}: it names suite {'/'.join(sorted(map(str, names)))}")
@@ -239,4 +262,4 @@ def fetch_release(
         )
     if not reused:  # its Date is no older than the last (checked above): the newest verified
         remember_date(state, mirror, suite, release["Date"], (sha256_file(dest), now().isoformat()))
-    return SignedRelease(mirror, suite, release)
+    return SignedRelease(mirror, suite, release, content, dest.with_name(FILES))

@@ -9,6 +9,14 @@ __all__ = ["ContainerSpec", "Engine", "EngineContainer", "get_engine"]
 
 def get_engine(name: str = "docker") -> Engine:
     """The engine registered under `name`."""
-    from . import docker  # noqa: F401  (registers itself)
+    import contextlib
+    import os
+
+    from ..lazy import without
+
+    ssh = os.environ.get("DOCKER_HOST", "").startswith("ssh://")
+    # the SDK's ssh transport needs paramiko: imported with the SDK for an ssh:// engine only
+    with contextlib.nullcontext() if ssh else without("paramiko"):
+        from . import docker  # noqa: F401  (registers itself)
 
     return Engine.create(name)

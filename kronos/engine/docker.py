@@ -35,6 +35,13 @@ ENGINE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def transport_errors() -> tuple[type[BaseException], ...]:
+    """What an ssh:// engine's transport raises besides (paramiko's: unreachable, refused, bad key);
+    paramiko is loaded with the SDK for such engines only (kronos.engine.get_engine)."""
+    ssh = sys.modules.get("paramiko")
+    return (ssh.SSHException, ssh.ssh_exception.NoValidConnectionsError) if ssh is not None else ()
+
+
 def reason(e: BaseException) -> str:
     """The innermost cause a user can act on: the engine's own explanation, an OS error's reason,
     else the message of the deepest exception in the chain."""
@@ -136,7 +143,7 @@ class DockerEngine(Engine):
         """Run SDK calls; their errors become one EngineError naming `operation` and the engine."""
         try:
             yield
-        except ENGINE_ERRORS as e:
+        except ENGINE_ERRORS + transport_errors() as e:
             answered = isinstance(e, docker.errors.APIError) and e.response is not None
             hint = "" if answered else f"; {START_HINT}"
             raise EngineError(f"Docker engine at {self.where}: {operation} failed: {reason(e)}{hint}") from e

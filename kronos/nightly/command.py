@@ -67,6 +67,9 @@ class Night:
     smoke: dict[str, dict[str, Any]] = field(default_factory=dict)
     generations: dict[str, str] = field(default_factory=dict)
     promoted: list[str] = field(default_factory=list)
+    # (target, source) -> the version the served suite has, before the night and after its promotion
+    served_before: dict[tuple[str, str], str] = field(default_factory=dict)
+    served: dict[tuple[str, str], str] | None = None
     could_not_run: dict[str, str] | None = None
     stopped: str = ""
     jobs: int = 1
@@ -161,6 +164,7 @@ def _stages(settings: Settings, engine: Engine, night: Night) -> None:
     targets = night.targets
     retries = settings.nightly.retries
     with night.stage("refresh"):
+        night.served_before = stages.served_versions(settings, targets)
         night.refresh = stages.refresh(settings, targets)
     night.before = stages.records(settings, targets)
     with night.stage("build"):
@@ -191,6 +195,7 @@ def _stages(settings: Settings, engine: Engine, night: Night) -> None:
         night.warnings = list(dict.fromkeys(night.warnings))
     with night.stage("promote"):
         night.generations["promoted"], night.promoted = stages.promote(settings, night.decisions, night.run_id)
+        night.served = stages.served_versions(settings, targets)
     morning(settings, engine, night)
 
 

@@ -121,12 +121,16 @@ def packages(settings: Settings, night: Night, prev: Mapping[str, Any] | None) -
         attempts = [{"n": a.n, "state": a.state, "seconds": a.seconds, "log": _rel(night, a.log), "error": a.error,
                      "failure": a.failure} for a in night.built.attempts.get(key, [])]
         last = before.get(key)
+        source = str(record.get("source", p.recipe))
+        served_before = night.served_before.get((p.target, source))
+        # a night that stopped before its promotion: users still get what was served before it
+        served = (night.served_before if night.served is None else night.served).get((p.target, source))
         out.append({
-            "target": p.target, "recipe": p.recipe, "source": str(record.get("source", p.recipe)),
+            "target": p.target, "recipe": p.recipe, "source": source,
             "version": p.version, "previous_version": last["version"] if last else None,
-            "served_before": last["served"] if last else None,
+            "served_before": served_before,
             "state": d.state.value, "promoted": d.promoted, "why": d.why or (row.reason if row else ""),
-            "served": p.version if d.promoted else (last["served"] if last else None),
+            "served": served,
             "failure": p.failure.value if p.failure else None,
             "rebuilt_because": why_rebuilt(night.before.get(key), record) if p.build == "built" else [],
             "archive_moved": night.moved.get(key, []),

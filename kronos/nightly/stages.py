@@ -240,6 +240,24 @@ def served_stanzas(settings: Settings, target: str) -> dict[str, list[str]]:
     return out
 
 
+def served_versions(settings: Settings, targets: Sequence[str]) -> dict[tuple[str, str], str]:
+    """(target, source) -> the version its served suite gives users (the highest of the source's
+    versions there: what apt installs), from the publisher's state: true after a rollback too."""
+    from debian.debian_support import Version
+
+    from ..publish import tree
+    from ..publish.settings import load_repo_settings
+
+    state = tree.load_state(load_repo_settings(settings.root).path)
+    out: dict[tuple[str, str], str] = {}
+    for target in targets:
+        for e in state["suites"].get(target, {}).get("packages", {}).values():
+            key = (target, str(e["name"]))
+            if e["kind"] == "dsc" and (key not in out or Version(str(e["version"])) > Version(out[key])):
+                out[key] = str(e["version"])
+    return out
+
+
 def uninstallable(settings: Settings, decisions: Sequence[Decision],
                   warnings: list[str]) -> dict[tuple[str, str], str]:
     """(target, recipe) -> dose's reason, for each promoted package of ours that would not be installable

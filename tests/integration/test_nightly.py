@@ -248,6 +248,10 @@ def test_three_nights_green_broken_fixed(project: Path) -> None:
     assert seen["kny-lint"] == {v1["ny-lint"]} and installed == v1["ny-lint"]
     assert seen["kny-lib"] == {v1["ny-lib"]} and seen["kny-app"] == {v1["ny-app"]}
     assert seen["kny-fresh"] == {v1["ny-fresh"], got["ny-fresh"]["version"]}
+    # the report's "served" is what the publisher serves (what apt just installed), not a guess
+    assert got["ny-lint"]["served"] == got["ny-lint"]["served_before"] == installed
+    assert got["ny-fresh"]["served"] == got["ny-fresh"]["version"]
+    assert got["ny-fresh"]["served_before"] == v1["ny-fresh"]
     staged, _ = served(root, f"{TARGET}-staging")
     assert got["ny-lint"]["version"] in staged["kny-lint"]
 

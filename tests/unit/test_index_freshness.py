@@ -4,12 +4,13 @@ the cached file changed, it is downloaded again. Real signed files served on 127
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kronos.archive.release import fetch_release
+from kronos.archive.release import FILES, fetch_release
 from kronos.cache import Cache
 from kronos.config import load_settings
 from kronos.errors import ConfigError, VerifyError
@@ -85,3 +86,28 @@ def test_the_window_is_configured(tmp_path: Path) -> None:
     (tmp_path / "kronos.toml").write_text("[kronos]\nindex_max_age = -1\n")
     with pytest.raises(ConfigError, match="kronos.index_max_age: -1 is negative"):
         load_settings(tmp_path, env={})
+
+
+def test_the_file_list_is_remembered_for_the_content_verified(mirror: Mirror, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SHA256 list is parsed once per verified content: a memo of other content is not used."""
+    cache = Cache(tmp_path / "cache")
+    monkeypatch.setenv("KRONOS_NOW", str(NOW))
+    mirror.sign(NOW - DAY)
+    first = fetch_release(cache, mirror.url, SUITE, [mirror.keyring], False, 0)
+    assert first.entry("main/source/Sources") == ("0" * 64, 0)
+    [memo] = (cache.root / "releases").rglob(FILES)
+    assert json.loads(memo.read_text())["files"] == {"main/source/Sources": ["0" * 64, 0]}
+    # a memo naming the same content is what the next run reads
+    data = json.loads(memo.read_text())
+    data["files"]["main/source/Sources"] = ["1" * 64, 7]
+    memo.write_text(json.dumps(data))
+    assert fetch_release(cache, mirror.url, SUITE, [mirror.keyring], False, 0).entry(
+        "main/source/Sources") == ("1" * 64, 7)
+    # new content (the mirror moved on): the memo is not its list, so it is parsed and written again
+    mirror.sign(NOW - DAY + 60)
+    assert fetch_release(cache, mirror.url, SUITE, [mirror.keyring], False, 0).entry(
+        "main/source/Sources") == ("0" * 64, 0)
+    assert json.loads(memo.read_text())["files"] == {"main/source/Sources": ["0" * 64, 0]}
+    memo.write_text("{not json")  # unreadable: parsed again
+    assert fetch_release(cache, mirror.url, SUITE, [mirror.keyring], False, 0).entry("main/x") is None
