@@ -403,27 +403,13 @@ def smoke(c: Context, target: str = "bookworm", keep: bool = False, port: str = 
 def nightly(c: Context, target: list[str] | None = None, jobs: str = "") -> None:
     """Build, gate, stage, smoke, promote what passed; report in out/nightly."""
     from .engine import get_engine
-    from .nightly.command import NightFailed, run
+    from .nightly.command import check, run, summary
 
     s = settings(c)
     night = run(s, get_engine(), target or list(s.default_targets), _jobs(jobs))
-    held = [d for d in night.decisions if not d.promoted]
-    for d in held:
-        print(f"{d.package.target}/{d.package.recipe}: {d.state.value}{': ' + d.why if d.why else ''}")
-    smoke_failed = [t for t, r in night.smoke.items() if r.get("result") == "failed"]
-    counts: dict[str, int] = {}
-    for d in night.decisions:
-        counts[d.state.value] = counts.get(d.state.value, 0) + 1
-    said = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    if not counts.get("built"):
-        said += " (nothing was rebuilt)"
-    for t, r in sorted(night.smoke.items()):
-        said += f"; smoke of {t}: {r.get('result')}{' (stored)' if r.get('reused') else ''}"
-    print(f"nightly {night.run_id}: {said}; report {night.run_dir / 'index.html'}")
-    if held or smoke_failed:
-        raise NightFailed(f"nightly {night.run_id}: {len(held)} package(s) held back or failed"
-                          f"{'; smoke failed on ' + ', '.join(smoke_failed) if smoke_failed else ''};"
-                          f" see {night.run_dir / 'index.html'}")
+    for line in summary(night):
+        print(line)
+    check(night)
 
 
 @task(iterable=["target"], help={"rollback": "serve again what the served suites held before the last promotion",

@@ -160,6 +160,32 @@ def run(settings: Settings, engine: Engine, targets: Sequence[str], jobs: int) -
         return night
 
 
+def summary(night: Night) -> list[str]:
+    """The lines that end a night's output: what was held back and why, then one summing up."""
+    held = [d for d in night.decisions if not d.promoted]
+    lines = [f"{d.package.target}/{d.package.recipe}: {d.state.value}{': ' + d.why if d.why else ''}" for d in held]
+    counts: dict[str, int] = {}
+    for d in night.decisions:
+        counts[d.state.value] = counts.get(d.state.value, 0) + 1
+    said = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    if not counts.get("built"):
+        said += " (nothing was rebuilt)"
+    for t, r in sorted(night.smoke.items()):
+        said += f"; smoke of {t}: {r.get('result')}{' (stored)' if r.get('reused') else ''}"
+    lines.append(f"nightly {night.run_id}: {said}; report {night.run_dir / 'index.html'}")
+    return lines
+
+
+def check(night: Night) -> None:
+    """NightFailed (exit 1) when something was held back or a smoke failed."""
+    held = [d for d in night.decisions if not d.promoted]
+    smoke_failed = [t for t, r in night.smoke.items() if r.get("result") == "failed"]
+    if held or smoke_failed:
+        raise NightFailed(f"nightly {night.run_id}: {len(held)} package(s) held back or failed"
+                          f"{'; smoke failed on ' + ', '.join(smoke_failed) if smoke_failed else ''};"
+                          f" see {night.run_dir / 'index.html'}")
+
+
 def _stages(settings: Settings, engine: Engine, night: Night) -> None:
     targets = night.targets
     retries = settings.nightly.retries

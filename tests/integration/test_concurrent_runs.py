@@ -13,7 +13,8 @@ import pytest
 
 from kronos.engine import get_engine
 
-from .test_jobs import KRONOS, TARGET, kronos, local_package, new_project, project_env
+from .fixture_stack import KRONOS, TARGET, kronos, new_project, project_env
+from .test_jobs import local_package
 
 pytestmark = pytest.mark.integration
 

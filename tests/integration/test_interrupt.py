@@ -17,7 +17,8 @@ import pytest
 from kronos import owner
 from kronos.engine import get_engine
 
-from .test_jobs import KRONOS, TARGET, local_package, new_project, project_env, rows
+from .fixture_stack import KRONOS, TARGET, new_project, project_env
+from .test_jobs import local_package, rows
 
 pytestmark = pytest.mark.integration
 

@@ -6,12 +6,7 @@ because of B, and the run exits non-zero with one error line that sums it up aft
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,83 +14,22 @@ import pytest
 
 from kronos.engine import get_engine
 
-from .checkout import ROOT
+from .fixture_stack import TARGET, fixture_recipe, kronos, new_project
 
 pytestmark = pytest.mark.integration
 
-KRONOS = Path(sys.executable).with_name("kronos")
-TARGET = "bookworm"
 FAILED_IMAGE = f"kronos/failed-{TARGET}-jobs-b"
-
-# no debhelper: the packages build with dpkg-dev alone (in the buildd base image), in seconds
-RULES = """\
-#!/usr/bin/make -f
-P = {package}
-build build-arch build-indep:
-binary binary-arch binary-indep:
-{fail}\tmkdir -p debian/tmp/DEBIAN debian/tmp/usr/share/$(P)
-\tcp hello.txt debian/tmp/usr/share/$(P)/
-\tdpkg-gencontrol -p$(P) -Pdebian/tmp
-\tdpkg-deb --root-owner-group --build debian/tmp ..
-clean:
-\trm -rf debian/tmp debian/files
-"""
-CONTROL = """\
-Source: {{{{ source_name }}}}
-Section: misc
-Priority: optional
-Maintainer: {{{{ maintainer }}}}
-Build-Depends: {build_depends}
-Standards-Version: 4.6.2
-Rules-Requires-Root: no
-
-Package: {package}
-Architecture: all
-Depends: {depends}
-Description: kronos --jobs fixture {package}
- A package of the fixture stack of tests/integration/test_jobs.py.
-"""
 
 
 def local_package(root: Path, recipe: str, sibling: str = "", fail: bool = False, package: str = "") -> None:
     package = package or f"kfx-{recipe.removeprefix('jobs-')}"
-    d = root / "recipes" / recipe
-    (d / "src").mkdir(parents=True)
-    (d / "src" / "hello.txt").write_text(f"hello from {package}\n")
-    (d / "debian").mkdir()
-    (d / "debian" / "control.j2").write_text(CONTROL.format(
-        package=package, build_depends=", ".join(("dpkg-dev", *[sibling] * bool(sibling))),
-        depends=sibling or "${misc:Depends}"))
-    (d / "debian" / "rules").write_text(RULES.format(
-        package=package, fail="\techo 'jobs fixture: failing on purpose' >&2; exit 1\n" if fail else ""))
-    (d / "debian" / "rules").chmod(0o755)
-    (d / "recipe.toml").write_text(textwrap.dedent(f"""\
-        targets = ["{TARGET}"]
-        [source]
-        kind = "local"
-        path = "src"
-        version = "1.0"
-        [packaging]
-        source_name = "{package}"
-        changelog = "The --jobs fixture."
-        """))
-
-
-def new_project(parent: Path) -> Path:
-    """An empty project of the fixture packages: the checkout's container scripts, a kronos.toml."""
-    root = parent / "project"
-    root.mkdir()
-    shutil.copytree(ROOT / "containers", root / "containers")
-    (root / "kronos.toml").write_text("")
-    return root
-
-
-def project_env(root: Path, **extra: str) -> dict[str, str]:
-    """The environment of a run on the project: out/ under it, nothing of the caller's run settings."""
-    env = {k: v for k, v in os.environ.items() if k not in ("KRONOS_DEBUG", "KRONOS_CONFIG", "KRONOS_TARGETS",
-                                                           "KRONOS_JOBS", "DEBFULLNAME", "DEBEMAIL")}
-    env.update(KRONOS_ROOT=str(root), KRONOS_OUTPUT_DIR=str(root / "out"), **extra)
-    return env
+    fixture_recipe(
+        root, recipe, package, tree={"hello.txt": f"hello from {package}\n"}, changelog="The --jobs fixture.",
+        steps=[*["echo 'jobs fixture: failing on purpose' >&2; exit 1"] * fail,
+               "mkdir -p debian/tmp/DEBIAN debian/tmp/usr/share/$(P)", "cp hello.txt debian/tmp/usr/share/$(P)/"],
+        build_depends=["dpkg-dev", *[sibling] * bool(sibling)], depends=[sibling or "${misc:Depends}"],
+        description=f"kronos --jobs fixture {package}\n"
+                    " A package of the fixture stack of tests/integration/test_jobs.py.")
 
 
 @pytest.fixture
@@ -111,11 +45,6 @@ def project(tmp_path: Path) -> Iterator[Path]:
     for image in (FAILED_IMAGE, f"kronos/failed-{TARGET}-jobs-e"):
         for ref in engine.images(f"{image}:"):
             engine.remove_image(ref)
-
-
-def kronos(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(KRONOS), *args], cwd=root, env=project_env(root, **env), capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=900, check=False)
 
 
 def rows(stdout: str) -> dict[str, list[str]]:

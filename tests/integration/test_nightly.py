@@ -20,69 +20,26 @@ from kronos.engine import ContainerSpec, get_engine
 from kronos.nightly.report import SCHEMA
 
 from ..unit.test_nightly import local_links
-from .test_jobs import KRONOS, ROOT, TARGET, new_project, project_env
-from .test_qa import COPYRIGHT
+from .checkout import ROOT
+from .fixture_stack import COPYRIGHT, KRONOS, TARGET, fixture_recipe, new_project, project_env
 
 pytestmark = pytest.mark.integration
 
-# lintian-clean but for bogus-mail-host (overridden by the default policy); a file in the tree breaks
-# the build (BREAK) or drops the copyright file (NOCOPYRIGHT, a lintian error): the patches add them
-RULES = """\
-#!/usr/bin/make -f
-P = {package}
-D = debian/tmp/usr/share/doc/$(P)
-build build-arch build-indep:
-binary binary-arch binary-indep:
-\tif [ -e BREAK ]; then echo 'nightly fixture: broken by a patch' >&2; exit 1; fi
-\tmkdir -p debian/tmp/DEBIAN $(D) debian/tmp/usr/share/$(P)
-\tcp README debian/tmp/usr/share/$(P)/
-\t[ -e NOCOPYRIGHT ] || cp debian/copyright $(D)/copyright
-\tgzip -9nc debian/changelog > $(D)/changelog.Debian.gz
-\tdpkg-gencontrol -p$(P) -Pdebian/tmp
-\tdpkg-deb --root-owner-group --build debian/tmp ..
-clean:
-\trm -rf debian/tmp debian/files
-"""
-CONTROL = """\
-Source: {{{{ source_name }}}}
-Section: misc
-Priority: optional
-Maintainer: {{{{ maintainer }}}}
-Build-Depends: {build_depends}
-Standards-Version: 4.6.2
-Rules-Requires-Root: no
-
-Package: {package}
-Architecture: all
-Depends: {depends}
-Description: kronos nightly fixture {package}
- A package of the nightly fixtures of tests/integration/test_nightly.py,
- built, judged, staged and promoted each night.
-"""
-
-
 def package(root: Path, recipe: str, sibling: str = "", depends: str = "") -> None:
+    """Lintian-clean but for bogus-mail-host (overridden by the default policy); a file in the tree breaks
+    the build (BREAK) or drops the copyright file (NOCOPYRIGHT, a lintian error): the patches add them."""
     name = f"k{recipe}"
-    d = root / "recipes" / recipe
-    (d / "src").mkdir(parents=True)
-    (d / "src" / "README").write_text(f"{name}\n")
-    (d / "debian").mkdir()
-    (d / "debian" / "control.j2").write_text(CONTROL.format(
-        package=name, build_depends=", ".join(("dpkg-dev (>= 1.20)", *[f"k{sibling}"] * bool(sibling))),
-        depends=", ".join(("${misc:Depends}", *[f"k{sibling}"] * bool(sibling), *[depends] * bool(depends)))))
-    (d / "debian" / "copyright").write_text(COPYRIGHT)
-    (d / "debian" / "rules").write_text(RULES.format(package=name))
-    (d / "debian" / "rules").chmod(0o755)
-    (d / "recipe.toml").write_text(textwrap.dedent(f"""\
-        targets = ["{TARGET}"]
-        [source]
-        kind = "local"
-        path = "src"
-        version = "1.0"
-        [packaging]
-        source_name = "{name}"
-        changelog = "A nightly fixture."
-        """))
+    fixture_recipe(
+        root, recipe, name, tree={"README": f"{name}\n"}, changelog="A nightly fixture.",
+        debian={"copyright": COPYRIGHT},
+        build_depends=["dpkg-dev (>= 1.20)", *[f"k{sibling}"] * bool(sibling)],
+        depends=["${misc:Depends}", *[f"k{sibling}"] * bool(sibling), *[depends] * bool(depends)],
+        steps=["if [ -e BREAK ]; then echo 'nightly fixture: broken by a patch' >&2; exit 1; fi",
+               "mkdir -p debian/tmp/DEBIAN $(D) debian/tmp/usr/share/$(P)", "cp README debian/tmp/usr/share/$(P)/",
+               "[ -e NOCOPYRIGHT ] || cp debian/copyright $(D)/copyright",
+               "gzip -9nc debian/changelog > $(D)/changelog.Debian.gz"],
+        description=f"kronos nightly fixture {name}\n A package of the nightly fixtures of"
+                    " tests/integration/test_nightly.py,\n built, judged, staged and promoted each night.")
 
 
 def add_file_patch(root: Path, recipe: str, name: str, text: str) -> None:

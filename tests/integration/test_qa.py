@@ -8,86 +8,33 @@ import json
 import signal
 import socket
 import subprocess
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from .test_jobs import KRONOS, TARGET, new_project, project_env
+from .fixture_stack import COPYRIGHT, KRONOS, TARGET, fixture_recipe, new_project, project_env
+from .fixture_stack import kronos as run_kronos
 
 pytestmark = pytest.mark.integration
 
-# a package that lintian finds clean but for bogus-mail-host (the default maintainer), which the
-# default policy overrides: copyright and changelog where policy wants them
-RULES = """\
-#!/usr/bin/make -f
-P = {package}
-D = debian/tmp/usr/share/doc/$(P)
-build build-arch build-indep:
-binary binary-arch binary-indep:
-\tmkdir -p debian/tmp/DEBIAN $(D)
-{copyright}\tgzip -9nc debian/changelog > $(D)/changelog.Debian.gz
-{scripts}\tdpkg-gencontrol -p$(P) -Pdebian/tmp
-\tdpkg-deb --root-owner-group --build debian/tmp ..
-clean:
-\trm -rf debian/tmp debian/files
-"""
-CONTROL = """\
-Source: {{{{ source_name }}}}
-Section: misc
-Priority: optional
-Maintainer: {{{{ maintainer }}}}
-Build-Depends: dpkg-dev (>= 1.20)
-Standards-Version: 4.6.2
-Rules-Requires-Root: no
-
-Package: {package}
-Architecture: all
-Depends: ${{misc:Depends}}
-Description: kronos QA fixture {package}
- A package of the QA fixtures of tests/integration/test_qa.py, built to get
- one verdict from each gate.
-"""
-COPYRIGHT = """\
-Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
-Upstream-Name: kronos-qa-fixture
-
-Files: *
-Copyright: 2026 Kronos developers
-License: GPL-2+
- On Debian systems, the complete text of the GNU General Public License
- version 2 can be found in /usr/share/common-licenses/GPL-2.
-"""
 # leaves its state behind on purge: piuparts must name the file
 LEAKY_POSTINST = "#!/bin/sh\nset -e\nmkdir -p /var/lib/kqa-leaky\necho state > /var/lib/kqa-leaky/state\n"
 
 
 def qa_package(root: Path, recipe: str, copyright: bool = True, postinst: str = "") -> None:
+    """Lintian-clean but for bogus-mail-host (the default maintainer), which the default policy
+    overrides: copyright (unless not `copyright`) and changelog where policy wants them."""
     package = f"k{recipe}"
-    d = root / "recipes" / recipe
-    (d / "src").mkdir(parents=True)
-    (d / "src" / "README").write_text(f"{package}\n")
-    (d / "debian").mkdir()
-    (d / "debian" / "control.j2").write_text(CONTROL.format(package=package))
-    (d / "debian" / "copyright").write_text(COPYRIGHT)
-    scripts = ""
-    if postinst:
-        (d / "debian" / "postinst").write_text(postinst)
-        scripts = "\tinstall -m 0755 debian/postinst debian/tmp/DEBIAN/postinst\n"
-    (d / "debian" / "rules").write_text(RULES.format(
-        package=package, scripts=scripts, copyright="\tcp debian/copyright $(D)/copyright\n" if copyright else ""))
-    (d / "debian" / "rules").chmod(0o755)
-    (d / "recipe.toml").write_text(textwrap.dedent(f"""\
-        targets = ["{TARGET}"]
-        [source]
-        kind = "local"
-        path = "src"
-        version = "1.0"
-        [packaging]
-        source_name = "{package}"
-        changelog = "A QA fixture."
-        """))
+    fixture_recipe(
+        root, recipe, package, tree={"README": f"{package}\n"}, changelog="A QA fixture.",
+        build_depends=["dpkg-dev (>= 1.20)"],
+        debian={"copyright": COPYRIGHT, **({"postinst": postinst} if postinst else {})},
+        steps=["mkdir -p debian/tmp/DEBIAN $(D)", *["cp debian/copyright $(D)/copyright"] * copyright,
+               "gzip -9nc debian/changelog > $(D)/changelog.Debian.gz",
+               *["install -m 0755 debian/postinst debian/tmp/DEBIAN/postinst"] * bool(postinst)],
+        description=f"kronos QA fixture {package}\n A package of the QA fixtures of tests/integration/test_qa.py,"
+                    " built to get\n one verdict from each gate.")
 
 
 POLICY = """\
@@ -110,8 +57,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def kronos(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(KRONOS), *args], cwd=root, env=project_env(root, **env), capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=1800, check=False)
+    return run_kronos(root, *args, timeout=1800, **env)
 
 
 def verdicts(root: Path, recipe: str, gate: str) -> list[dict[str, object]]:

@@ -16,7 +16,7 @@ from kronos.errors import BuildError, EngineError, FetchError, PatchError, Stora
 from kronos.executor.report import Row
 from kronos.executor.report import State as RowState
 from kronos.nightly import html, report
-from kronos.nightly.command import Night
+from kronos.nightly.command import Night, NightFailed, check, summary
 from kronos.nightly.decide import Failure, GateResult, Package, decide
 from kronos.nightly.stages import Attempt, Built, failure_class, keep_log
 
@@ -151,7 +151,16 @@ def test_a_report_validates_against_its_schema_and_its_pages_link_only_to_files(
     night.moved = {("bookworm", "b"): ["libc6-dev 2.36-9+deb12u9 -> 2.36-9+deb12u10"]}
     night.smoke = {"bookworm": {"result": "not run", "why": "no xen", "run_dir": "", "cases": [], "times": {},
                                 "virt_caps": [], "artefacts": []}}
+    # served: what the publisher's state said before the night and after its promotion
+    night.served_before = {("bookworm", "a"): "0.9-1", ("bookworm", "b"): "1.0-1"}
+    night.served = {("bookworm", "a"): "0.9-1", ("bookworm", "b"): "2.0-1"}
     data = report.build(settings, night)  # type: ignore[arg-type]
+    assert [(p["served_before"], p["served"]) for p in data["packages"]] == [("0.9-1", "0.9-1"), ("1.0-1", "2.0-1")]
+    assert summary(night) == [
+        "bookworm/a: failed", f"nightly {night.run_id}: 1 built, 1 failed; smoke of bookworm: not run;"
+        f" report {run_dir / 'index.html'}"]
+    with pytest.raises(NightFailed, match=r"1 package\(s\) held back or failed; see "):
+        check(night)
     schema = json.loads(report.SCHEMA.read_text())
     jsonschema.validate(data, schema, format_checker=jsonschema.FormatChecker())
     assert data["result"] == "failed" and data["exit_code"] == 1
