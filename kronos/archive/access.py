@@ -10,7 +10,7 @@ from pathlib import Path
 from debian.debian_support import Version
 
 from ..cache import Cache, atomic_path
-from ..config import Archive, Settings
+from ..config import Archive, Settings, Target
 from ..errors import FetchError
 from ..run import run
 from . import indices, mirrors
@@ -23,7 +23,7 @@ class Archives:
     def __init__(self, settings: Settings, cache: Cache) -> None:
         self.settings = settings
         self.cache = cache
-        self._releases: dict[tuple[str, str], SignedRelease] = {}
+        self._releases: dict[tuple[str, str, str], SignedRelease] = {}
         self._keyrings: dict[str, list[Path]] = {}
         self._lock = threading.RLock()  # concurrent builds share this memo (keyrings() calls release())
 
@@ -42,15 +42,28 @@ class Archives:
                 self._keyrings[archive.name] = [self._packaged_keyring(archive)]
         return self._keyrings[archive.name]
 
-    def release(self, archive: Archive, suite: str) -> SignedRelease:
-        key = (archive.name, suite)
+    def release(self, archive: Archive, suite: str, mirror: str = "") -> SignedRelease:
+        """The verified Release of suite, from `mirror` (default: the archive's for that suite)."""
+        mirror = mirror or self.mirror(archive, suite)
+        key = (archive.name, suite, mirror)
         with self._lock:
             if key not in self._releases:
                 self._releases[key] = fetch_release(
-                    self.cache, self.mirror(archive, suite), suite, self.keyrings(archive), archive.snapshot,
-                    self.settings.index_max_age,
+                    self.cache, mirror, suite, self.keyrings(archive), archive.snapshot, self.settings.index_max_age,
                 )
             return self._releases[key]
+
+    def default_suites(self, target: Target) -> list[tuple[str, str]]:
+        """(mirror, suite) of what the target's apt installs from by default: its suite, its pockets, and
+        its security suite where this machine's apt names one for the archive's keyring."""
+        archive = self.settings.archive_of(target)
+        out = [(self.mirror(archive, s), s) for s in (target.suite, *target.pockets)]
+        security = f"{target.suite}-security"
+        if security not in target.pockets and archive.keyring is not None:
+            uri = mirrors.suite_from_apt_sources(archive.keyring, security)
+            if uri:
+                out.append((uri, security))
+        return out
 
     def _packaged_keyring(self, archive: Archive) -> Path:
         kp = archive.keyring_package

@@ -16,13 +16,11 @@ from debian.debfile import DebFile
 
 from ..archive import indices
 from ..archive.access import Archives
-from ..archive.release import fetch_release
 from ..cache import Cache, atomic_path
 from ..config import Settings
 from ..errors import KronosError
 from ..keys import content_key
 from ..run import run
-from .morning import _suites
 
 DOSE_FORMAT = 1  # bump when what is asked of dose or how its answer is read changes
 FIELDS = ("Package", "Version", "Architecture", "Multi-Arch", "Depends", "Pre-Depends", "Provides", "Conflicts",
@@ -42,15 +40,14 @@ def archive_indices(settings: Settings, target_name: str) -> list[Path]:
     """The plain Packages indices of what the target's apt installs from by default."""
     target = settings.target(target_name)
     archive = settings.archive_of(target)
-    cache = Cache(settings.cache_dir)
-    keyrings = Archives(settings, cache).keyrings(archive)
+    archives = Archives(settings, Cache(settings.cache_dir))
     out = []
-    for mirror, suite in _suites(settings, target):
-        release = fetch_release(cache, mirror, suite, keyrings, archive.snapshot, settings.index_max_age)
+    for mirror, suite in archives.default_suites(target):
+        release = archives.release(archive, suite, mirror)
         for component in target.components:
             stem = f"{component}/binary-{settings.architecture}/Packages"
             if any(release.entry(stem + x) for x in (".xz", ".gz", "")):
-                path, ext = release.index(cache, stem)
+                path, ext = release.index(archives.cache, stem)
                 out.append(indices.plain(path, ext))
     return out
 

@@ -15,10 +15,8 @@ from debian.debian_support import Version
 
 from ..archive import indices
 from ..archive.access import Archives
-from ..archive.mirrors import suite_from_apt_sources
-from ..archive.release import fetch_release
 from ..cache import Cache
-from ..config import Settings, Target
+from ..config import Settings
 from ..errors import KronosError
 from ..log import info
 
@@ -49,25 +47,11 @@ def archive_moved(before: Path, after: Path) -> list[str]:
     return lines
 
 
-def _suites(settings: Settings, target: Target) -> list[tuple[str, str]]:
-    """(mirror, suite) of what apt installs from by default: the suite, its pockets, and its security
-    suite where this machine's apt names one for the archive's keyring."""
-    archive = settings.archive_of(target)
-    archives = Archives(settings, Cache(settings.cache_dir))
-    out = [(archives.mirror(archive, s), s) for s in (target.suite, *target.pockets)]
-    security = f"{target.suite}-security"
-    if security not in target.pockets and archive.keyring is not None:
-        uri = suite_from_apt_sources(archive.keyring, security)
-        if uri:
-            out.append((uri, security))
-    return out
-
-
 def outranked(settings: Settings, ours: Mapping[tuple[str, str], str]) -> list[dict[str, str]]:
     """Where a target's archive has a source of ours at a higher version: (target, source) -> our
     version in, [{target, source, ours, archive, suite}] out. A suite that cannot be read is skipped
     (the refresh stage already said so)."""
-    cache = Cache(settings.cache_dir)
+    archives = Archives(settings, Cache(settings.cache_dir))
     out = []
     by_target: dict[str, dict[str, str]] = {}
     for (name, source), version in ours.items():
@@ -75,16 +59,14 @@ def outranked(settings: Settings, ours: Mapping[tuple[str, str], str]) -> list[d
     for target_name, sources in sorted(by_target.items()):
         target = settings.target(target_name)
         archive = settings.archive_of(target)
-        archives = Archives(settings, cache)
-        for mirror, suite in _suites(settings, target):
+        for mirror, suite in archives.default_suites(target):
             try:
-                release = fetch_release(cache, mirror, suite, archives.keyrings(archive), archive.snapshot,
-                                        settings.index_max_age)
+                release = archives.release(archive, suite, mirror)
                 for component in target.components:
                     stem = f"{component}/source/Sources"
                     if not any(release.entry(stem + x) for x in (".xz", ".gz", "")):
                         continue
-                    path, ext = release.index(cache, stem)
+                    path, ext = release.index(archives.cache, stem)
                     for name, stanzas in indices.sources_of(indices.plain(path, ext), set(sources)).items():
                         best = max((Version(str(s["Version"])) for s in stanzas), default=None)
                         if best is not None and best > Version(sources[name]):

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from debian.deb822 import Deb822, Packages
 
-from ..archive import mirrors
 from ..archive.access import Archives
 from ..cache import replace_dir, sha256_file
 from ..config import Settings, Target
@@ -95,17 +94,11 @@ def copy_uri(path: Path) -> str:
     return "copy:" + path.resolve().as_uri().removeprefix("file:")
 
 
-def archive_lines(settings: Settings, archives: Archives, target: Target) -> list[str]:
+def archive_lines(archives: Archives, target: Target) -> list[str]:
     """The target's suites and pockets, plus its security suite when this machine's apt names one for the
     archive's keyring (so the pin is really put to the test)."""
-    archive = settings.archive_of(target)
-    lines = sources_lines(archives.mirror(archive, target.suite), target, (target.suite, *target.pockets))
-    security = f"{target.suite}-security"
-    if security not in target.pockets and archive.keyring is not None:
-        uri = mirrors.suite_from_apt_sources(archive.keyring, security)
-        if uri:
-            lines += sources_lines(uri, target, (security,))
-    return lines
+    return [line for mirror, suite in archives.default_suites(target)
+            for line in sources_lines(mirror, target, (suite,))]
 
 
 def mmdebstrap_argv(settings: Settings, target: Target, lines: Sequence[str], packages: Sequence[str],
@@ -140,7 +133,7 @@ def dom0_key(settings: Settings, archives: Archives, target: Target,
     """The dom0's content key and the inputs it was computed from (no path in it)."""
     arch = settings.architecture
     keyrings = [f"sha256:{sha256_file(k)}" for k in archives.keyrings(settings.archive_of(target))]
-    lines = archive_lines(settings, archives, target)
+    lines = archive_lines(archives, target)
     argv = mmdebstrap_argv(settings, target, lines, package_list(published, arch), keyrings,
                            "KRONOS_SOURCES", "KRONOS_PIN", "ROOTFS")
     inputs: dict[str, object] = {
@@ -251,7 +244,7 @@ def _make(settings: Settings, archives: Archives, target: Target, published: Pub
         pin_file = scratch / PIN_NAME
         pin_file.write_text(pin(published.origin))
         rootfs = scratch / "rootfs"
-        lines = archive_lines(settings, archives, target)
+        lines = archive_lines(archives, target)
         run(mmdebstrap_argv(settings, target, lines, package_list(published, arch), keyrings, sources, pin_file,
                             rootfs))
         installed = installed_versions(rootfs)

@@ -117,11 +117,11 @@ def test_archive_lines_add_the_security_suite_this_machine_names(tmp_path: Path,
     monkeypatch.setattr(mirrors, "APT_SOURCES", apt)
     s = settings(tmp_path / "project")
     archives = Archives(s, Cache(s.cache_dir))
-    assert dom0.archive_lines(s, archives, s.target("bookworm")) == [
+    assert dom0.archive_lines(archives, s.target("bookworm")) == [
         "deb http://127.0.0.1:9/debian bookworm main", "deb http://127.0.0.1:9/debian bookworm-updates main",
         "deb http://127.0.0.1:9/debian-security bookworm-security main"]
     (apt / "debian.sources").unlink()
-    assert len(dom0.archive_lines(s, archives, s.target("bookworm"))) == 2
+    assert len(dom0.archive_lines(archives, s.target("bookworm"))) == 2
 
 
 def test_mmdebstrap_argv(tmp_path: Path) -> None:
