@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST_PACKAGES := docker.io mmdebstrap debootstrap dpkg-dev devscripts dput-ng quilt patch gnupg gpgv \
-	python3 python3-solv dose-builddebcheck dose-distcheck piuparts \
+	python3 python3-solv dose-builddebcheck dose-distcheck piuparts diffoscope-minimal \
 	python3-venv xz-utils uidmap curl ca-certificates qemu-system-x86 e2fsprogs openssh-client
 DOCKERD_LOG ?= /var/log/kronos-dockerd.log
 PYTEST_ARGS ?=
@@ -47,7 +47,7 @@ run: engine venv
 	$(BIN)/kronos build --jobs $(JOBS)
 	$(BIN)/kronos publish
 
-# the QA gates (lintian, piuparts) on what `make run` built; verdicts are kept under out/qa/
+# the QA gates (lintian, piuparts, repro) on what `make run` built; verdicts are kept under out/qa/
 qa: engine venv
 	$(BIN)/kronos qa --jobs $(JOBS)
 

@@ -1,9 +1,11 @@
 #!/bin/sh
 # Phase 2 (untrusted, no network, as the builder user): unpack the source package in
-# /build/src and build the binary packages; the results are moved to /build/out.
+# <this directory>/src (/build/src; the reproducibility gate's second build puts it elsewhere) and
+# build the binary packages; the results are moved to <this directory>/out.
 # Environment: KRONOS_PROFILES, DEB_BUILD_OPTIONS.
 set -eu
-cd /build
+top=$(cd "$(dirname "$0")" && pwd)
+cd "$top"
 set -- src/*.dsc
 dpkg-source --no-check -x "$1" pkg
 cd pkg
@@ -13,7 +15,7 @@ echo "kronos: DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-} profiles=${KRONOS_PROFILE
 echo "kronos: building as $(id -un) with network interfaces: $(ls /sys/class/net | tr '\n' ' ')"
 # shellcheck disable=SC2086
 dpkg-buildpackage -us -uc -b $profiles
-cd /build
+cd "$top"
 mkdir -p out
 for f in *.deb *.udeb *.ddeb *.buildinfo *.changes; do
     [ -e "$f" ] && mv "$f" out/

@@ -84,7 +84,7 @@ def scratch(parent: Path, prefix: str) -> Iterator[Path]:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def _stage(files: list[Path], dest: Path) -> Path:
+def stage_files(files: list[Path], dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for f in files:
         shutil.copyfile(f, dest / f.name)
@@ -98,7 +98,8 @@ class Builder:
         self.archives = archives
         self._failed_layers: dict[str, BuildError] = {}  # made once in a run: a failure is not tried again
 
-    def _env(self, job: BuildJob) -> dict[str, str]:
+    def env(self, job: BuildJob) -> dict[str, str]:
+        """The build's environment: the recipe's, its profiles, DEB_BUILD_OPTIONS (parallel=<cores> unless set)."""
         opts = job.recipe.options_for(job.target.name)
         build_opts = list(opts.options)
         if not any(o.startswith("parallel=") for o in build_opts):
@@ -119,7 +120,7 @@ class Builder:
         return content_key({
             "image": job.image.id,
             "fields": {k: dsc.get(k, "") for k in DEP_FIELDS},
-            "profiles": self._env(job)["KRONOS_PROFILES"],
+            "profiles": self.env(job)["KRONOS_PROFILES"],
             "extra": self._extra_sources(job.target),
             "local": job.local_key or sorted((d.name, sha256_file(d)) for d in job.local_debs),
             "script": sha256_file(self.settings.containers_dir / "install-build-deps.sh"),
@@ -143,8 +144,8 @@ class Builder:
             info(f"build-deps layer {ref} is up to date")
             return ref
         with step(f"Installing build dependencies ({ref})"):
-            src = _stage(dsc_files(job.dsc), work / "deps" / "src")
-            env = self._env(job)
+            src = stage_files(dsc_files(job.dsc), work / "deps" / "src")
+            env = self.env(job)
             env["KRONOS_EXTRA_SOURCES"] = self._extra_sources(job.target)
             env["KRONOS_EXTRA_SUITES"] = " ".join(job.target.extra_suites)
             spec = ContainerSpec(image=job.image.ref, command=("/bin/sh", "/kronos/install-build-deps.sh"),
@@ -170,10 +171,10 @@ class Builder:
         with scratch(self.settings.cache_dir, "build-") as work:
             deps = self.deps_image(job, work)
             with step(f"Building {job.recipe.name} {job.version} for {job.target.name} (no network)"):
-                src = _stage(dsc_files(job.dsc), work / "build" / "src")
+                src = stage_files(dsc_files(job.dsc), work / "build" / "src")
                 spec = ContainerSpec(image=deps, command=("/bin/sh", "/build/build.sh"), network="none",
                                      user="builder", workdir="/build",
-                                     env=tuple(sorted(self._env(job).items())),
+                                     env=tuple(sorted(self.env(job).items())),
                                      capabilities=(), no_new_privileges=True, labels=_labels(job, "build"))
                 with self.engine.container(spec) as c:
                     c.put(self.settings.containers_dir / "build.sh", "/build", owner=BUILDER_UID)

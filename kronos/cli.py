@@ -222,7 +222,7 @@ def why(c: Context, recipe: str, target: list[str] | None = None) -> None:
 @handled
 def qa(c: Context, target: list[str] | None = None, only: list[str] | None = None, gate: str = "",
        jobs: str = "") -> None:
-    """Run the QA gates (lintian, piuparts) on the builds in out/; verdicts are kept per build and policy."""
+    """Run the QA gates (lintian, piuparts, repro) on the builds in out/; verdicts are kept per build and policy."""
     from rich.console import Console
 
     from .engine import get_engine

@@ -87,13 +87,16 @@ class Sibling:
     version: str | None
 
 
+BUILD_SCRIPTS = ("build.sh", "install-build-deps.sh")  # in containers/: a change rebuilds every package
+
+
 def build_inputs(image_id: str, siblings: list[Sibling], containers_dir: Path) -> dict[str, object]:
     """The inputs of the build stage, for Inputs.record: the base image, each sibling's key and
     version (a sibling's key covers all of its own inputs, so a change anywhere below rebuilds
-    its dependents), and the container scripts."""
+    its dependents), and the container scripts a build runs (not the gates' own)."""
     out: dict[str, object] = {"image": image_id}
     out.update({f"sibling/{s.name}": {"key": s.key, "version": s.version} for s in siblings})
-    out.update({f"script/{p.name}": sha256_file(p) for p in sorted(containers_dir.glob("*.sh"))})
+    out.update({f"script/{name}": sha256_file(containers_dir / name) for name in BUILD_SCRIPTS})
     return out
 
 

@@ -31,6 +31,7 @@ from .gate import Gate, Subject
 from .lintian import LintianGate
 from .piuparts import PiupartsGate, served_debs
 from .policy import GATES
+from .repro import ReproGate
 from .verdict import FORMAT, Outcome, Verdict, VerdictStore
 
 STYLE = {Outcome.PASS: "green", Outcome.FAIL: "bold red", Outcome.ERROR: "yellow", Outcome.ARCHIVE_FAILS: "magenta"}
@@ -71,6 +72,8 @@ def make_gates(settings: Settings, engine: Engine, names: Sequence[str], chosen:
         for name in {s.target.name for s in chosen}:
             siblings[name] = [d for s in subjects(settings, [name], []) for d in s.debs]
         gates.append(PiupartsGate(settings, archives, siblings, _served(settings, chosen)))
+    if "repro" in names:
+        gates.append(ReproGate(settings, engine, archives))
     return gates
 
 

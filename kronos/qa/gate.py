@@ -24,12 +24,13 @@ class Subject:
     key: str  # the build's content key
     source: str
     files: tuple[str, ...]
+    record: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)  # its build.json
 
     @classmethod
     def read(cls, target: Target, directory: Path) -> Subject:
         record = read_build_record(directory / BUILD_RECORD)
         return cls(target, directory.name, directory, str(record.get("version", "")), str(record.get("key", "")),
-                   str(record.get("source", directory.name)), tuple(record["files"]))
+                   str(record.get("source", directory.name)), tuple(record["files"]), record)
 
     def named(self, *suffixes: str) -> list[Path]:
         return [self.directory / f for f in self.files if f.endswith(suffixes)]

@@ -11,6 +11,9 @@ overrides, each with its reason; per target ([qa.targets.T]) and per recipe ([qa
     fail_on = ["install-purge", "upgrade"]   # which piuparts tests fail the package
     [qa.piuparts.overrides]
     "/var/cache/debconf/tmp.ci/" = "why"     # a path piuparts ignores (--ignore), with its reason
+    [qa.repro]
+    fail_on = ["unreproducible", "failed-to-build"]
+    max_seconds = 14400                      # the second build's bound
     [qa.recipes.xen.lintian.overrides]
     some-tag = "why xen may have it"
 
@@ -28,11 +31,14 @@ from ..tomlcheck import Table
 
 LINTIAN_SEVERITIES = ("error", "warning", "info", "pedantic", "experimental", "classification")
 PIUPARTS_TESTS = ("install-purge", "upgrade")
+REPRO_VERDICTS = ("unreproducible", "failed-to-build")
 # each gate: the values its fail_on takes, and whether it has overrides
 GATES: dict[str, tuple[tuple[str, ...], bool]] = {
     "lintian": (LINTIAN_SEVERITIES, True),
     "piuparts": (PIUPARTS_TESTS, True),
+    "repro": (REPRO_VERDICTS, False),
 }
+MAX_SECONDS = 14400  # repro.max_seconds unless set
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class GatePolicy:
     blocking: bool
     fail_on: tuple[str, ...]
     overrides: tuple[tuple[str, str], ...] = ()  # (lintian tag or piuparts path, reason), sorted
+    max_seconds: int = MAX_SECONDS  # repro: the second build's bound
 
     def reason(self, tag: str) -> str | None:
         """Our override's reason for tag, or None."""
@@ -48,7 +55,10 @@ class GatePolicy:
 
     def key(self) -> dict[str, Any]:
         """What of the policy a verdict depends on (part of the gate's key)."""
-        return {"fail_on": sorted(self.fail_on), "overrides": [list(o) for o in self.overrides]}
+        key: dict[str, Any] = {"fail_on": sorted(self.fail_on), "overrides": [list(o) for o in self.overrides]}
+        if self.gate == "repro":
+            key["max_seconds"] = self.max_seconds
+        return key
 
 
 def _layer(t: Table) -> dict[str, Any]:
@@ -71,6 +81,12 @@ def _layer(t: Table) -> dict[str, Any]:
                 if value not in values:
                     raise ConfigError(f"{g.at('fail_on')}: '{value}' is not one of {', '.join(values)}")
             layer["fail_on"] = fail_on
+        if gate == "repro" and "max_seconds" in g.data:
+            seconds = g.data["max_seconds"]
+            if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+                raise ConfigError(f"{g.at('max_seconds')}: seconds, a positive integer (got {seconds!r})")
+            layer["max_seconds"] = seconds
+            g.seen.add("max_seconds")
         if has_overrides and "overrides" in g.data:
             o = g.sub("overrides")
             for tag, reason in o.data.items():
@@ -109,7 +125,8 @@ class Policy:
         overrides = tuple(sorted((tag, reason) for tag, reason in g.get("overrides", {}).items()
                                  if isinstance(reason, str)))
         fail_on = tuple(g.get("fail_on", GATES[gate][0][:1]))
-        return GatePolicy(gate, gate in merged.get("blocking", ()), fail_on, overrides)
+        return GatePolicy(gate, gate in merged.get("blocking", ()), fail_on, overrides,
+                          int(g.get("max_seconds", MAX_SECONDS)))
 
 
 def load_policy(t: Table, targets: Mapping[str, Any]) -> Policy:

@@ -29,6 +29,9 @@ def test_default_policy_blocks_on_both_gates_and_overrides_the_default_address(t
     assert lintian.reason("bogus-mail-host") and "DEBEMAIL" in str(lintian.reason("bogus-mail-host"))
     piuparts = s.qa.gate("piuparts", "noble", "xen")
     assert piuparts.blocking and piuparts.fail_on == ("install-purge", "upgrade")
+    repro = s.qa.gate("repro", "bookworm", "xen")  # informs: not blocking
+    assert not repro.blocking and repro.fail_on == ("unreproducible", "failed-to-build")
+    assert repro.max_seconds == 14400 and repro.key()["max_seconds"] == 14400
 
 
 def test_policy_layers_target_then_recipe_and_overrides_accumulate(tmp_path: Path) -> None:
@@ -59,6 +62,10 @@ bogus-mail-host-in-debian-changelog = false
     ('[qa.piuparts]\nfail_on = ["install"]\n', "qa.piuparts.fail_on: 'install' is not one of install-purge"),
     ('[qa.targets.hurd]\nblocking = []\n', "qa.targets: unknown target 'hurd'"),
     ('[qa.lintian]\nfail_ob = ["error"]\n', "qa.lintian: unknown key 'fail_ob'"),
+    ('[qa.repro]\nmax_seconds = 0\n', "qa.repro.max_seconds: seconds, a positive integer (got 0)"),
+    ('[qa.repro]\nmax_seconds = "1h"\n', "qa.repro.max_seconds: seconds, a positive integer (got '1h')"),
+    ('[qa.repro]\nfail_on = ["slow"]\n', "qa.repro.fail_on: 'slow' is not one of unreproducible, failed-to-build"),
+    ('[qa.lintian]\nmax_seconds = 5\n', "qa.lintian: unknown key 'max_seconds'"),
 ])
 def test_a_bad_policy_is_one_line_naming_the_key(tmp_path: Path, toml: str, line: str) -> None:
     (tmp_path / "kronos.toml").write_text(toml)
