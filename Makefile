@@ -47,7 +47,7 @@ run: engine venv
 	$(BIN)/kronos build --jobs $(JOBS)
 	$(BIN)/kronos publish
 
-# the QA gates (lintian, piuparts, repro) on what `make run` built; verdicts are kept under out/qa/
+# the QA gates (lintian, piuparts, autopkgtest, repro) on what `make run` built; verdicts are kept under out/qa/
 qa: engine venv
 	$(BIN)/kronos qa --jobs $(JOBS)
 

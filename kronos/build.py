@@ -14,7 +14,7 @@ from pathlib import Path
 
 from debian.deb822 import Dsc
 
-from . import interrupt, owner, sibling_repo
+from . import interrupt, layers, owner, sibling_repo
 from .archive.access import Archives
 from .cache import sha256_file
 from .config import Settings, Target
@@ -32,7 +32,7 @@ DEPS_REPOSITORY = "kronos/deps"
 FAILED_REPOSITORY = "kronos/failed"
 # what apt and dpkg need as root in the deps phase: apt's sandbox drops to _apt (setuid/setgid) and
 # kills its methods, dpkg chowns and chmods files it does not own and keeps setuid bits
-DEPS_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID")
+DEPS_CAPABILITIES = layers.CAPABILITIES
 _LAYERS = KeyedLocks()  # two builds with the same deps key: one makes the layer, the other reuses it
 DEP_FIELDS = ("Build-Depends", "Build-Depends-Indep", "Build-Depends-Arch",
               "Build-Conflicts", "Build-Conflicts-Indep", "Build-Conflicts-Arch")

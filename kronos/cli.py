@@ -217,12 +217,12 @@ def why(c: Context, recipe: str, target: list[str] | None = None) -> None:
 
 @task(iterable=["target", "only"], help={"target": "a target (repeatable; default: the default targets)",
                                          "only": "judge only this recipe's build (repeatable)",
-                                         "gate": "the gates, comma-separated (default: lintian,piuparts)",
+                                         "gate": "gates, comma-separated (default: all four)",
                                          "jobs": "run up to N gates at once (default: KRONOS_JOBS or 1)"})
 @handled
 def qa(c: Context, target: list[str] | None = None, only: list[str] | None = None, gate: str = "",
        jobs: str = "") -> None:
-    """Run the QA gates (lintian, piuparts, repro) on the builds in out/; verdicts are kept per build and policy."""
+    """Run the QA gates (lintian, piuparts, autopkgtest, repro) on the builds in out/; verdicts kept per build."""
     from rich.console import Console
 
     from .engine import get_engine

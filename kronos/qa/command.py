@@ -27,6 +27,7 @@ from ..keys import content_key
 from ..log import job as job_context
 from ..records import BUILD_RECORD
 from . import piuparts
+from .autopkgtest import AutopkgtestGate
 from .gate import Gate, Subject
 from .lintian import LintianGate
 from .piuparts import PiupartsGate, served_debs
@@ -62,19 +63,26 @@ def make_gates(settings: Settings, engine: Engine, names: Sequence[str], chosen:
     cache = Cache(settings.cache_dir)
     archives = Archives(settings, cache)
     gates: list[Gate] = []
+    bases = _bases(settings, engine, archives, chosen)
+    # target -> all of our .debs built for it (what a package's dependencies may need)
+    ours = {name: [d for s in subjects(settings, [name], []) for d in s.debs]
+            for name in {s.target.name for s in chosen}}
     if "lintian" in names:
-        base: dict[str, Once[images.Image]] = {}
-        for s in chosen:
-            base[s.target.name] = Once(functools.partial(images.ensure, settings, engine, archives, s.target))
-        gates.append(LintianGate(engine, base))
+        gates.append(LintianGate(engine, bases))
     if "piuparts" in names:
-        siblings: dict[str, list[Path]] = {}
-        for name in {s.target.name for s in chosen}:
-            siblings[name] = [d for s in subjects(settings, [name], []) for d in s.debs]
-        gates.append(PiupartsGate(settings, archives, siblings, _served(settings, chosen)))
+        gates.append(PiupartsGate(settings, archives, ours, _served(settings, chosen)))
+    if "autopkgtest" in names:
+        gates.append(AutopkgtestGate(settings, engine, archives, bases, ours))
     if "repro" in names:
         gates.append(ReproGate(settings, engine, archives))
     return gates
+
+
+def _bases(settings: Settings, engine: Engine, archives: Archives,
+           chosen: Sequence[Subject]) -> dict[str, Once[images.Image]]:
+    """Each chosen target's base image, made once when a gate first needs it."""
+    return {s.target.name: Once(functools.partial(images.ensure, settings, engine, archives, s.target))
+            for s in chosen}
 
 
 def _served(settings: Settings, chosen: Sequence[Subject]) -> dict[tuple[str, str], list[Path]]:

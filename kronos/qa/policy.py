@@ -2,7 +2,7 @@
 overrides, each with its reason; per target ([qa.targets.T]) and per recipe ([qa.recipes.R]).
 
     [qa]
-    blocking = ["lintian", "piuparts"]
+    blocking = ["lintian", "piuparts", "autopkgtest"]
     [qa.lintian]
     fail_on = ["error"]                      # lintian severities that fail the package
     [qa.lintian.overrides]
@@ -11,6 +11,9 @@ overrides, each with its reason; per target ([qa.targets.T]) and per recipe ([qa
     fail_on = ["install-purge", "upgrade"]   # which piuparts tests fail the package
     [qa.piuparts.overrides]
     "/var/cache/debconf/tmp.ci/" = "why"     # a path piuparts ignores (--ignore), with its reason
+    [qa.autopkgtest]
+    fail_on = ["fail", "erroneous"]
+    max_seconds = 14400                      # one autopkgtest run's bound
     [qa.repro]
     fail_on = ["unreproducible", "failed-to-build"]
     max_seconds = 14400                      # the second build's bound
@@ -32,13 +35,16 @@ from ..tomlcheck import Table
 LINTIAN_SEVERITIES = ("error", "warning", "info", "pedantic", "experimental", "classification")
 PIUPARTS_TESTS = ("install-purge", "upgrade")
 REPRO_VERDICTS = ("unreproducible", "failed-to-build")
+AUTOPKGTEST_RESULTS = ("fail", "erroneous")  # a test that failed; a package whose tests cannot run (exit 12)
 # each gate: the values its fail_on takes, and whether it has overrides
 GATES: dict[str, tuple[tuple[str, ...], bool]] = {
     "lintian": (LINTIAN_SEVERITIES, True),
     "piuparts": (PIUPARTS_TESTS, True),
+    "autopkgtest": (AUTOPKGTEST_RESULTS, False),
     "repro": (REPRO_VERDICTS, False),
 }
-MAX_SECONDS = 14400  # repro.max_seconds unless set
+TIMED = ("autopkgtest", "repro")  # gates bounded by their max_seconds
+MAX_SECONDS = 14400  # max_seconds unless set
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class GatePolicy:
     blocking: bool
     fail_on: tuple[str, ...]
     overrides: tuple[tuple[str, str], ...] = ()  # (lintian tag or piuparts path, reason), sorted
-    max_seconds: int = MAX_SECONDS  # repro: the second build's bound
+    max_seconds: int = MAX_SECONDS  # autopkgtest and repro: the bound of one run
 
     def reason(self, tag: str) -> str | None:
         """Our override's reason for tag, or None."""
@@ -56,7 +62,7 @@ class GatePolicy:
     def key(self) -> dict[str, Any]:
         """What of the policy a verdict depends on (part of the gate's key)."""
         key: dict[str, Any] = {"fail_on": sorted(self.fail_on), "overrides": [list(o) for o in self.overrides]}
-        if self.gate == "repro":
+        if self.gate in TIMED:
             key["max_seconds"] = self.max_seconds
         return key
 
@@ -81,7 +87,7 @@ def _layer(t: Table) -> dict[str, Any]:
                 if value not in values:
                     raise ConfigError(f"{g.at('fail_on')}: '{value}' is not one of {', '.join(values)}")
             layer["fail_on"] = fail_on
-        if gate == "repro" and "max_seconds" in g.data:
+        if gate in TIMED and "max_seconds" in g.data:
             seconds = g.data["max_seconds"]
             if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
                 raise ConfigError(f"{g.at('max_seconds')}: seconds, a positive integer (got {seconds!r})")

@@ -10,14 +10,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .. import owner
+from .. import layers, owner
 from ..archive.access import Archives
-from ..build import DEPS_CAPABILITIES, Builder, BuildJob, scratch, stage_files
+from ..build import Builder, BuildJob, scratch, stage_files
 from ..cache import sha256_file
 from ..config import Settings
 from ..engine import ContainerSpec, Engine
 from ..errors import KronosError
-from ..executor.locks import KeyedLocks
 from ..images import Image
 from ..keys import content_key
 from ..log import info
@@ -36,7 +35,6 @@ BUILD_DIR = "/srv/kronos-second-build/path-that-differs"
 VARIED = ("build path", "wall clock (+398 days, libfaketime)", "timezone", "locale", "umask", "hostname",
           "uid and user name", "DEB_BUILD_OPTIONS parallel")
 NOT_VARIED = ("file order (disorderfs needs FUSE)", "ASLR (needs personality(2))", "kernel version")
-_LAYERS = KeyedLocks()
 
 
 def _labels(subject: Subject, phase: str) -> tuple[tuple[str, str], ...]:
@@ -108,22 +106,10 @@ class ReproGate:
     def layer(self, subject: Subject, deps: str, log: Path) -> str:
         """deps plus faketime and the rebuilder user, made once (containers/repro-layer.sh)."""
         script = self.settings.containers_dir / "repro-layer.sh"
-        key = content_key({"deps": self.engine.image_id(deps), "script": sha256_file(script)})[:16]
-        repository = f"{LAYER_REPOSITORY}-{subject.target.name}"
-        ref = f"{repository}:{key}"
-        with _LAYERS.hold(ref, across=self.settings.cache_dir / "locks"):
-            if self.engine.image_id(ref):
-                return ref
-            spec = ContainerSpec(image=deps, command=("/bin/sh", "/kronos/repro-layer.sh", BUILD_DIR), network="host",
-                                 capabilities=DEPS_CAPABILITIES, labels=_labels(subject, "qa-repro-layer"))
-            with self.engine.container(spec) as c:
-                c.put(script, "/kronos")
-                code = c.run(log)
-                if code != 0:
-                    raise KronosError(f"{subject.target.name}: cannot make the repro layer over {deps}"
-                                      f" (exit {code}); log: {log}")
-                c.commit(repository, key)
-        return ref
+        key = content_key({"deps": self.engine.image_id(deps), "script": sha256_file(script), "dir": BUILD_DIR})
+        return layers.layer(self.engine, deps, f"{LAYER_REPOSITORY}-{subject.target.name}", key[:16], script, log,
+                            args=(BUILD_DIR,), labels=_labels(subject, "qa-repro-layer"),
+                            locks=self.settings.cache_dir / "locks")
 
     def judge(self, subject: Subject, policy: GatePolicy, work: Path, log: Path) -> Finding:
         job = self.job(subject, work / "build-deps.log")

@@ -68,7 +68,8 @@ def fixture_recipe(root: Path, recipe: str, package: str, *, steps: Sequence[str
     (d / "debian" / "control.j2").write_text(CONTROL.format(
         package=package, build_depends=", ".join(build_depends), depends=", ".join(depends),
         description=description))
-    for name, text in (debian or {}).items():
+    for name, text in (debian or {}).items():  # name may hold a directory: tests/control
+        (d / "debian" / name).parent.mkdir(parents=True, exist_ok=True)
         (d / "debian" / name).write_text(text)
     (d / "debian" / "rules").write_text(RULES.format(package=package, steps="".join(f"\t{s}\n" for s in steps)))
     (d / "debian" / "rules").chmod(0o755)
