@@ -83,7 +83,7 @@ def _gate_entries(settings: Settings, night: Night, target: str, recipe: str) ->
         v = r.verdict
         if v is None:
             out.append({"gate": r.gate, "outcome": "error", "blocking": True, "summary": r.reason, "seconds": 0.0,
-                        "stored": False, "log": "", "tags": []})
+                        "stored": False, "log": "", "tags": [], "reports": []})
             continue
         where = verdicts.directory(target, recipe, r.gate, v.key)
         log = keep_log(str(where / v.log), night.run_dir / "gates" / target / recipe / f"{r.gate}.log")
@@ -91,8 +91,12 @@ def _gate_entries(settings: Settings, night: Night, target: str, recipe: str) ->
         if r.gate == "lintian" and (where / "tags.txt").is_file():
             tags = sorted({_tag(line) for line in (where / "tags.txt").read_text().splitlines()
                            if line and "[overridden:" not in line})
+        # the gate's own HTML reports (diffoscope's, for repro), beside the night's record as its logs are
+        reports = [_rel(night, keep_log(str(where / f), night.run_dir / "gates" / target / recipe / r.gate
+                                        / Path(f).name)) for f in v.files if f.endswith(".html")]
         out.append({"gate": r.gate, "outcome": v.outcome.value, "blocking": v.blocking, "summary": v.summary,
-                    "seconds": v.seconds, "stored": v.reused, "log": _rel(night, log), "tags": tags})
+                    "seconds": v.seconds, "stored": v.reused, "log": _rel(night, log), "tags": tags,
+                    "reports": reports})
     return out
 
 
