@@ -1,14 +1,17 @@
-"""Tool layers: an image plus what one script installs (as root, with network), committed once under a
-name that its inputs key, and reused while it exists (the lintian, repro and autopkgtest layers)."""
+"""Tool layers: an image plus packages from the target's archive (containers/tool-layer.sh, as root with
+network), committed once under a tag that its inputs key, and reused while it exists (the repro and
+autopkgtest layers)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .cache import sha256_file
 from .engine import ContainerSpec, Engine
 from .errors import KronosError
 from .executor.locks import KeyedLocks
+from .keys import content_key
 
 # what apt, dpkg and useradd need as root: apt's sandbox drops to _apt (setuid/setgid) and kills its
 # methods, dpkg chowns and chmods files it does not own and keeps setuid bits
@@ -16,16 +19,25 @@ CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "
 _MAKING = KeyedLocks()  # two jobs wanting one layer: one makes it, the other waits and reuses it
 
 
-def layer(engine: Engine, base: str, repository: str, tag: str, script: Path, log: Path, *,
-          args: Sequence[str] = (), labels: tuple[tuple[str, str], ...] = (), locks: Path | None = None) -> str:
-    """repository:tag, made from base by running script (put in /kronos) with args unless it exists.
-    Raises KronosError naming the log when the script fails."""
+def key(engine: Engine, base: str, script: Path, packages: Sequence[str], env: Mapping[str, str]) -> str:
+    """The tag of the layer of packages (and env) over base: what it is made of."""
+    return content_key({"base": engine.image_id(base), "script": sha256_file(script), "packages": list(packages),
+                        "env": dict(sorted(env.items()))})[:16]
+
+
+def layer(engine: Engine, base: str, repository: str, script: Path, log: Path, packages: Sequence[str], *,
+          env: Mapping[str, str] | None = None, labels: tuple[tuple[str, str], ...] = (),
+          locks: Path | None = None) -> str:
+    """repository:<key>, made from base by script (containers/tool-layer.sh) with packages and env
+    unless it exists. Raises KronosError naming the log when the script fails."""
+    env = dict(env or {})
+    tag = key(engine, base, script, packages, env)
     ref = f"{repository}:{tag}"
     with _MAKING.hold(ref, across=locks):
         if engine.image_id(ref):
             return ref
-        spec = ContainerSpec(image=base, command=("/bin/sh", f"/kronos/{script.name}", *args), network="host",
-                             capabilities=CAPABILITIES, labels=labels)
+        spec = ContainerSpec(image=base, command=("/bin/sh", f"/kronos/{script.name}", *packages), network="host",
+                             env=tuple(sorted(env.items())), capabilities=CAPABILITIES, labels=labels)
         with engine.container(spec) as c:
             c.put(script, "/kronos")
             code = c.run(log)

@@ -28,7 +28,6 @@ from ..config import Settings
 from ..engine import ContainerSpec, Engine
 from ..executor.locks import Once
 from ..images import Image
-from ..keys import content_key
 from .gate import Finding, Subject
 from .policy import GatePolicy
 from .verdict import Outcome
@@ -127,13 +126,13 @@ class AutopkgtestGate:
         return once()
 
     def _make_layer(self, subject: Subject) -> str:
+        """The target's base image plus its archive's autopkgtest (containers/tool-layer.sh)."""
         image = self.base[subject.target.name]()
-        script = self.settings.containers_dir / "autopkgtest-layer.sh"
-        key = content_key({"base": image.id, "script": sha256_file(script)})[:16]
-        with tempfile.TemporaryDirectory(prefix="kq") as tmp:
-            return layers.layer(self.engine, image.ref, f"{LAYER_REPOSITORY}-{subject.target.name}", key, script,
-                                Path(tmp) / "layer.log", labels=_labels(subject, "qa-autopkgtest-layer"),
-                                locks=self.settings.cache_dir / "locks")
+        log = self.settings.cache_dir / "qa" / f"autopkgtest-layer-{subject.target.name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        return layers.layer(self.engine, image.ref, f"{LAYER_REPOSITORY}-{subject.target.name}",
+                            self.settings.containers_dir / "tool-layer.sh", log, ("autopkgtest",),
+                            labels=_labels(subject, "qa-autopkgtest-layer"), locks=self.settings.cache_dir / "locks")
 
     def inputs(self, subject: Subject) -> dict[str, Any]:
         if not has_tests(subject):

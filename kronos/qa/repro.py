@@ -28,7 +28,7 @@ from .policy import GatePolicy
 from .verdict import Outcome
 
 LAYER_REPOSITORY = "kronos/repro"
-REBUILDER_UID = 1001  # containers/repro-layer.sh's rebuilder: not the builder (1000)
+REBUILDER_UID = 1001  # the repro layer's rebuilder: not the builder (1000)
 BUILD_DIR = "/srv/kronos-second-build/path-that-differs"
 # what the second build varies, and what it cannot: our build containers have no privileges for FUSE
 # (disorderfs) or personality(2) (ASLR off), nor to change the kernel a build sees
@@ -62,7 +62,7 @@ class ReproGate:
 
     def inputs(self, subject: Subject) -> dict[str, Any]:
         scripts = self.settings.containers_dir
-        return {"scripts": {n: sha256_file(scripts / n) for n in ("repro.sh", "repro-layer.sh")},
+        return {"scripts": {n: sha256_file(scripts / n) for n in ("repro.sh", "tool-layer.sh")},
                 "varied": list(VARIED), "diffoscope": diffoscope_version()}
 
     def _recipe(self, name: str) -> Recipe:
@@ -104,12 +104,12 @@ class ReproGate:
                         tuple(local_debs), log, local_key)
 
     def layer(self, subject: Subject, deps: str, log: Path) -> str:
-        """deps plus faketime and the rebuilder user, made once (containers/repro-layer.sh)."""
-        script = self.settings.containers_dir / "repro-layer.sh"
-        key = content_key({"deps": self.engine.image_id(deps), "script": sha256_file(script), "dir": BUILD_DIR})
-        return layers.layer(self.engine, deps, f"{LAYER_REPOSITORY}-{subject.target.name}", key[:16], script, log,
-                            args=(BUILD_DIR,), labels=_labels(subject, "qa-repro-layer"),
-                            locks=self.settings.cache_dir / "locks")
+        """deps plus faketime, the rebuilder user and its directory, made once (containers/tool-layer.sh)."""
+        return layers.layer(self.engine, deps, f"{LAYER_REPOSITORY}-{subject.target.name}",
+                            self.settings.containers_dir / "tool-layer.sh", log, ("faketime",),
+                            env={"KRONOS_LAYER_USER": "rebuilder", "KRONOS_LAYER_UID": str(REBUILDER_UID),
+                                 "KRONOS_LAYER_DIR": BUILD_DIR},
+                            labels=_labels(subject, "qa-repro-layer"), locks=self.settings.cache_dir / "locks")
 
     def judge(self, subject: Subject, policy: GatePolicy, work: Path, log: Path) -> Finding:
         job = self.job(subject, work / "build-deps.log")

@@ -4,13 +4,15 @@ alone (in the buildd base image), seconds a build. Each test says what its packa
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .checkout import ROOT
 
@@ -107,3 +109,20 @@ def kronos(root: Path, *args: str, timeout: int = 900, **env: str) -> subprocess
     """`kronos args...` on the project, as the real program (stdin closed)."""
     return subprocess.run([str(KRONOS), *args], cwd=root, env=project_env(root, **env), capture_output=True,
                           text=True, stdin=subprocess.DEVNULL, timeout=timeout, check=False)
+
+
+def built_project(parent: Path, *writers: Callable[[Path], None]) -> Path:
+    """A new project with the fixture recipes the writers write, built for TARGET."""
+    root = new_project(parent)
+    for write in writers:
+        write(root)
+    built = kronos(root, "build", "--target", TARGET, "--jobs", "2")
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-3000:]
+    return root
+
+
+def the_verdict(root: Path, recipe: str, gate: str) -> tuple[Path, dict[str, Any]]:
+    """The one stored verdict of gate for recipe: its directory and verdict.json."""
+    [found] = (root / "out" / "qa" / TARGET / recipe / gate).glob("*/verdict.json")
+    data: dict[str, Any] = json.loads(found.read_text())
+    return found.parent, data

@@ -7,13 +7,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .fixture_stack import TARGET, fixture_recipe, kronos, new_project
+from .fixture_stack import TARGET, built_project, fixture_recipe, kronos, the_verdict
 
 pytestmark = pytest.mark.integration
 
@@ -58,18 +57,13 @@ def failing(root: Path, recipe: str, tests: str) -> None:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = new_project(tmp_path_factory.mktemp("apt"))
-    hello(root)
-    failing(root, "kat-fail", "Test-Command: echo always failing >&2; exit 1\nFeatures: test-name=fails\n")
-    failing(root, "kat-none", "")
-    built = kronos(root, "build", "--target", TARGET, "--jobs", "2")
-    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-3000:]
-    return root
+    fails = "Test-Command: echo always failing >&2; exit 1\nFeatures: test-name=fails\n"
+    return built_project(tmp_path_factory.mktemp("apt"), hello, lambda root: failing(root, "kat-fail", fails),
+                         lambda root: failing(root, "kat-none", ""))
 
 
 def verdict(root: Path, recipe: str) -> tuple[Path, dict[str, Any]]:
-    [found] = (root / "out" / "qa" / TARGET / recipe / "autopkgtest").glob("*/verdict.json")
-    return found.parent, json.loads(found.read_text())
+    return the_verdict(root, recipe, "autopkgtest")
 
 
 def test_results_per_test_against_the_archive_baseline(project: Path) -> None:

@@ -5,13 +5,13 @@ log says as whom, where, with which umask, timezone and clock."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .fixture_stack import TARGET, fixture_recipe, kronos, new_project
+from .fixture_stack import TARGET, built_project, fixture_recipe, kronos, the_verdict
 
 pytestmark = pytest.mark.integration
 
@@ -30,18 +30,14 @@ def repro_package(root: Path, recipe: str, extra: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = new_project(tmp_path_factory.mktemp("repro"))
-    repro_package(root, "rp-same", [])
-    # the build's date in the package: the second build's clock is 398 days ahead
-    repro_package(root, "rp-dated", ["date -u +%Y-%m-%d > debian/tmp/usr/share/$(P)/BUILT"])
-    built = kronos(root, "build", "--target", TARGET, "--jobs", "2")
-    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-3000:]
-    return root
+    # rp-dated records the build's date: the second build's clock is 398 days ahead
+    dated = ["date -u +%Y-%m-%d > debian/tmp/usr/share/$(P)/BUILT"]
+    return built_project(tmp_path_factory.mktemp("repro"), lambda root: repro_package(root, "rp-same", []),
+                         lambda root: repro_package(root, "rp-dated", dated))
 
 
-def verdict(root: Path, recipe: str) -> tuple[Path, dict[str, object]]:
-    [found] = (root / "out" / "qa" / TARGET / recipe / "repro").glob("*/verdict.json")
-    return found.parent, json.loads(found.read_text())
+def verdict(root: Path, recipe: str) -> tuple[Path, dict[str, Any]]:
+    return the_verdict(root, recipe, "repro")
 
 
 def test_one_reproducible_one_not_and_diffoscope_names_the_file(project: Path) -> None:
