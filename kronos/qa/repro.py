@@ -32,7 +32,7 @@ REBUILDER_UID = 1001  # the repro layer's rebuilder: not the builder (1000)
 BUILD_DIR = "/srv/kronos-second-build/path-that-differs"
 # what the second build varies, and what it cannot: our build containers have no privileges for FUSE
 # (disorderfs) or personality(2) (ASLR off), nor to change the kernel a build sees
-VARIED = ("build path", "wall clock (+398 days, libfaketime)", "timezone", "locale", "umask", "hostname",
+VARIED = ("build path", "wall clock (+398 days, datefudge)", "timezone", "locale", "umask", "hostname",
           "uid and user name", "DEB_BUILD_OPTIONS parallel")
 NOT_VARIED = ("file order (disorderfs needs FUSE)", "ASLR (needs personality(2))", "kernel version")
 
@@ -104,9 +104,9 @@ class ReproGate:
                         tuple(local_debs), log, local_key)
 
     def layer(self, subject: Subject, deps: str, log: Path) -> str:
-        """deps plus faketime, the rebuilder user and its directory, made once (containers/tool-layer.sh)."""
+        """deps plus datefudge, the rebuilder user and its directory, made once (containers/tool-layer.sh)."""
         return layers.layer(self.engine, deps, f"{LAYER_REPOSITORY}-{subject.target.name}",
-                            self.settings.containers_dir / "tool-layer.sh", log, ("faketime",),
+                            self.settings.containers_dir / "tool-layer.sh", log, ("datefudge",),
                             env={"KRONOS_LAYER_USER": "rebuilder", "KRONOS_LAYER_UID": str(REBUILDER_UID),
                                  "KRONOS_LAYER_DIR": BUILD_DIR},
                             labels=_labels(subject, "qa-repro-layer"), locks=self.settings.cache_dir / "locks")

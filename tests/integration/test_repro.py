@@ -15,8 +15,10 @@ from .fixture_stack import TARGET, built_project, fixture_recipe, kronos, the_ve
 
 pytestmark = pytest.mark.integration
 
-# what debhelper would do for the fixtures: modes that do not follow the umask, dates from the changelog
-STEPS = ["mkdir -p debian/tmp/DEBIAN $(D) debian/tmp/usr/share/$(P)", "cp README debian/tmp/usr/share/$(P)/",
+# what debhelper would do for the fixtures: modes that do not follow the umask, dates from the changelog;
+# README keeps its mtime from the source (cp -p), as upstream files do: a clock tool that shifted file
+# times (libfaketime with FAKE_UTIME) would make that differ
+STEPS = ["mkdir -p debian/tmp/DEBIAN $(D) debian/tmp/usr/share/$(P)", "cp -p README debian/tmp/usr/share/$(P)/",
          "gzip -9nc debian/changelog > $(D)/changelog.Debian.gz"]
 NORMALISE = "chmod -R u=rwX,go=rX debian/tmp"
 
