@@ -15,4 +15,6 @@ echo "kronos repro: as $(id -un) (uid $(id -u)) in $(pwd), umask $(umask), TZ=$T
      "hostname $(hostname), DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-}"
 ahead=$(date -u -d '+398 days' '+%Y-%m-%d %H:%M:%S')
 echo "kronos repro: the clock at $ahead UTC"
-exec timeout --kill-after=30 "${KRONOS_REPRO_SECONDS:-14400}" datefudge "$ahead" /bin/sh ./build.sh
+# not exec'd: this shell is the container's PID 1, and coreutils 9.10's timeout (sid) exits 125 as PID 1
+timeout --kill-after=30 "${KRONOS_REPRO_SECONDS:-14400}" datefudge "$ahead" /bin/sh ./build.sh
+exit $?
