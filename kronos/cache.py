@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import FetchError, StorageError, VerifyError, os_error_line
+from .errors import FetchError, NotServed, StorageError, VerifyError, os_error_line
 from .executor.locks import file_lock
 from .log import indent, log
 from .retry import TRANSIENT_HTTP, Transient, retried
@@ -99,7 +99,7 @@ def _receive(url: str, out: BinaryIO, dest: Path, what: str) -> None:
                 except OSError as e:
                     raise StorageError(f"{what}: cannot write {dest}: {os_error_line(e)}") from None
     except urllib.error.HTTPError as e:
-        error = Transient if e.code in TRANSIENT_HTTP else FetchError
+        error = Transient if e.code in TRANSIENT_HTTP else NotServed if e.code in (404, 410) else FetchError
         raise error(f"{failed}: HTTP {e.code} {e.reason}") from None
     except http.client.IncompleteRead:
         raise Transient(f"{failed}: the connection closed in the middle of the answer") from None
@@ -108,7 +108,9 @@ def _receive(url: str, out: BinaryIO, dest: Path, what: str) -> None:
         raise error(f"{failed}: not a valid HTTP answer ({e.__class__.__name__}: {str(e).strip()!r})") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise (FetchError if local else Transient)(f"{failed}: {reason}") from None
+        if local:
+            raise (NotServed if isinstance(reason, FileNotFoundError) else FetchError)(f"{failed}: {reason}") from None
+        raise Transient(f"{failed}: {reason}") from None
     if announced is not None and got < announced:
         raise Transient(f"{failed}: the connection closed after {got} of the {announced} bytes announced")
 

@@ -39,7 +39,8 @@ def clean(settings: Settings, ledger: bool = False, images: bool = False, verdic
                 _remove(child)
     cache = settings.cache_dir
     if cache.exists():
-        pinned = {r.source.sha256 for r in load_recipes(settings).values() if isinstance(r.source, PypiSource)}
+        pinned = {src.sha256 for r in load_recipes(settings).values()
+                  for src in (r.source, *r.target_sources.values()) if isinstance(src, PypiSource)}
         for child in sorted(cache.iterdir()):
             if child.name == "releases":
                 # the Date of the last verified InRelease per suite stays: it is what refuses a replay

@@ -23,6 +23,10 @@ class FetchError(KronosError):
     """A source or index could not be downloaded."""
 
 
+class NotServed(FetchError):
+    """The server answered that it does not have the file (HTTP 404 or 410, or no such local file)."""
+
+
 class VerifyError(KronosError):
     """A signature or checksum did not match."""
 

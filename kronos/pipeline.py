@@ -273,6 +273,8 @@ class Pipeline:
                 doc["kept-version"] = True  # publish: a clash in the pool names --keep-version
             if inputs.signature is not None:
                 doc["signature"] = inputs.signature
+            if inputs.dsc_made_from is not None:  # not an input: the made .dsc's digest is (source/<name>)
+                doc["dsc-made-from"] = inputs.dsc_made_from
             keeps = recipe.options_for(target.name).keep
             if keeps:
                 doc["kept"], doc["configuration"] = kept.record(keeps, staged)

@@ -103,6 +103,11 @@ class Recipe:
     packaging: Packaging | None
     build: BuildOptions
     per_target: Mapping[str, BuildOptions] = field(default_factory=dict)
+    # [source.targets.<target>]: the source for that target instead of [source] (noble's xen from noble)
+    target_sources: Mapping[str, Source] = field(default_factory=dict)
+
+    def source_for(self, target: str) -> Source:
+        return self.target_sources.get(target, self.source)
 
     def options_for(self, target: str) -> BuildOptions:
         over = self.per_target.get(target)
@@ -115,10 +120,14 @@ class Recipe:
             keep=over.keep or self.build.keep,
         )
 
-    def describe_source(self) -> str:
-        src = self.source
+    def describe_source(self, target: str | None = None) -> str:
+        """The source in a few words; without a target, [source] and the targets that have their own."""
+        if target is None and self.target_sources:
+            own = "; ".join(f"{t}: {self.describe_source(t)}" for t in sorted(self.target_sources))
+            return f"{self.describe_source(self.targets[0] if self.targets else '')} ({own})"
+        src = self.source if target is None else self.source_for(target)
         if isinstance(src, DebianSource):
-            return f"debian:{src.suite}/{src.package}" + (f"={src.version}" if src.version else "")
+            return f"{src.archive}:{src.suite}/{src.package}" + (f"={src.version}" if src.version else "")
         if isinstance(src, PypiSource):
             return f"pypi:{src.name}=={src.version}"
         if isinstance(src, DscSource):
@@ -129,10 +138,6 @@ class Recipe:
     def own_debian(self) -> bool:
         """Whether the source brings its own debian/ (archive, .dsc or own tree): no templates."""
         return self.packaging is None
-
-    @property
-    def upstream_version(self) -> str | None:
-        return self.source.version if isinstance(self.source, PypiSource | LocalSource) else None
 
 
 def _build_options(t: Table) -> BuildOptions:
@@ -200,6 +205,23 @@ def refuse_guarded(path: Path, where: str, settings: Settings) -> None:
                               " into a published tarball")
 
 
+def _sources(t: Table, recipe_dir: Path, settings: Settings, packaged: bool,
+             targets: Sequence[str]) -> tuple[Source, dict[str, Source]]:
+    """[source] and each [source.targets.<target>] (a whole source table of its own)."""
+    per_table = t.sub("targets")
+    per: dict[str, Source] = {}
+    for tname in per_table.data:
+        sub = per_table.sub(tname)
+        if tname not in targets:
+            raise ConfigError(f"{sub.where}: not one of this recipe's targets")
+        per[tname] = _source(sub, recipe_dir, settings, packaged)
+    per_table.done()
+    default = _source(t, recipe_dir, settings, packaged)
+    if per and len({s.kind for s in (default, *per.values())}) > 1:
+        raise ConfigError(f"{per_table.where}: every target's source must be of the same kind as [source]")
+    return default, per
+
+
 def _source(t: Table, recipe_dir: Path, settings: Settings, packaged: bool) -> Source:
     kind = t.choice("kind", ("debian", "pypi", "local", "dsc"))
     src: Source
@@ -251,7 +273,8 @@ def load_recipe(path: Path, settings: Settings) -> Recipe:
             raise ConfigError(f"{path}: targets: unknown target '{t}'")
     after = top.strings("after")
     pk = top.sub("packaging")
-    source = _source(top.sub("source", required=True), path.parent, settings, bool(pk.data))
+    source, target_sources = _sources(top.sub("source", required=True), path.parent, settings, bool(pk.data),
+                                      targets)
     packaging = None
     if pk.data:
         templates = path.parent / pk.text("templates", "debian")
@@ -280,7 +303,7 @@ def load_recipe(path: Path, settings: Settings) -> Recipe:
     build = _build_options(b)
     b.done()
     top.done()
-    return Recipe(name, path.parent, targets, after, source, packaging, build, per)
+    return Recipe(name, path.parent, targets, after, source, packaging, build, per, target_sources)
 
 
 def dsc_recipe(path: Path, keyring: Path | None, targets: Sequence[str], settings: Settings) -> Recipe:

@@ -38,6 +38,7 @@ class Inputs:
     patches: list[patches.Patch]
     context: dict[str, object]  # every other input of the source package (see SourcePreparer.context)
     signature: str | None = None  # a given .dsc: what was checked of its signature (build.json)
+    dsc_made_from: str | None = None  # an archive source whose .dsc was made from this index (build.json)
 
     def record(self, extra: dict[str, object]) -> dict[str, object]:
         """Every input of the build by name -> its digest (or, when short and telling, its value):
@@ -48,13 +49,16 @@ class Inputs:
         recipe["path"] = self.recipe.name
         if self.recipe.packaging is not None:
             recipe["packaging"]["templates"] = "debian"
-        if isinstance(self.recipe.source, LocalSource):
+        source = self.recipe.source_for(self.target.name)
+        recipe["source"] = dataclasses.asdict(source)  # this target's ([source] or [source.targets.<t>])
+        del recipe["target_sources"]  # the others' are not inputs of this target's build
+        if isinstance(source, LocalSource):
             recipe["source"]["path"] = "local"
-            if self.recipe.source.orig is None:
+            if source.orig is None:
                 del recipe["source"]["orig"]  # so recipes with [packaging] keep their keys
             else:
                 recipe["source"]["orig"] = "orig"  # its digest is source/orig
-        if isinstance(self.recipe.source, DscSource):
+        if isinstance(source, DscSource):
             recipe["source"] = {"kind": "dsc"}  # the .dsc and its files are source/<name>
         options = self.recipe.options_for(self.target.name)
         out: dict[str, object] = {"format": PACKAGING_FORMAT, "target": content_key(dataclasses.asdict(self.target))}
@@ -138,13 +142,14 @@ class SourcePreparer:
         digests["patch-series"] = content_key([[p.layer, p.path.name, p.strip] for p in series])
         fetched = work / "fetched"
         fetched.mkdir(parents=True)
-        src = recipe.source
+        src = recipe.source_for(target.name)
         if isinstance(src, DebianSource):
             archive = self.settings.archives[src.archive]
             got = debian.fetch(self.archives, archive, src.suite, src.package, src.version,
                                src.components, fetched)
             digests.update({f"source/{n}": s for n, s in got.checksums})
-            return Inputs(recipe, target, got.version, src.package, digests, series, self.context(target)), fetched
+            return Inputs(recipe, target, got.version, src.package, digests, series, self.context(target),
+                          dsc_made_from=got.dsc_made_from), fetched
         if isinstance(src, DscSource):
             given = dsc.fetch(src.path, src.keyring, fetched)
             info(f"{given.source} {given.version} from {src.path}: {given.signature}")
@@ -173,13 +178,14 @@ class SourcePreparer:
         recipe, target = inputs.recipe, inputs.target
         work.mkdir(parents=True, exist_ok=True)
         tree = work / "tree"
-        if isinstance(recipe.source, DebianSource | DscSource):
+        src = recipe.source_for(target.name)
+        if isinstance(src, DebianSource | DscSource):
             given = next(fetched.glob("*.dsc"))
             run(["dpkg-source", "--no-check", "-x", str(given), str(tree)], cwd=work)
             for f in fetched.iterdir():
                 if "orig" in f.name and not (work / f.name).exists():
                     shutil.copyfile(f, work / f.name)
-            where = recipe.source.suite if isinstance(recipe.source, DebianSource) else given.name
+            where = src.suite if isinstance(src, DebianSource) else given.name
             changes = [f"Rebuild of {where}'s {inputs.base_version} for {target.name} by Kronos."]
         elif recipe.packaging is None:  # a tree with its own debian/, built as it is
             shutil.copytree(fetched / "tree", tree, symlinks=True)
@@ -244,7 +250,8 @@ def choose_version(inputs: Inputs, key: str, ledger: Ledger, keep: bool = False)
 
 def _numbered(inputs: Inputs, n: int) -> str:
     """The version of the n-th local build of inputs' source for its target."""
-    recipe, target, source = inputs.recipe, inputs.target, inputs.recipe.source
+    recipe, target = inputs.recipe, inputs.target
+    source = recipe.source_for(target.name)
     if isinstance(source, DebianSource) and versions.from_own_suite(source.archive, source.suite, target):
         return versions.own_rebuild(inputs.base_version, target, n)
     if recipe.own_debian:  # an archive source from another suite, a .dsc or a tree: a backport
@@ -254,7 +261,8 @@ def _numbered(inputs: Inputs, n: int) -> str:
 
 def version_note(inputs: Inputs, entry: Entry) -> str | None:
     """What the build says of its version when the source comes from a contributor (tree or .dsc)."""
-    if isinstance(inputs.recipe.source, DebianSource) or not inputs.recipe.own_debian or entry.kept:
+    if isinstance(inputs.recipe.source_for(inputs.target.name), DebianSource) or not inputs.recipe.own_debian \
+            or entry.kept:
         return None
     return (f"{inputs.recipe.name}: {inputs.base_version} is built as {entry.version} (the version plus"
             f" {inputs.target.name}'s local revision, so no two builds share a version; --keep-version keeps it"

@@ -34,7 +34,7 @@ from ..archive.release import SignedRelease
 from ..build import scratch
 from ..cache import Cache, atomic_path, sha256_file
 from ..config import Settings, Target
-from ..errors import VerifyError
+from ..errors import NotServed, VerifyError
 from ..keys import content_key
 from ..packaging import patches, templates
 from ..recipe import DebianSource, DscSource, LocalSource, PypiSource, Recipe
@@ -66,16 +66,17 @@ class MetadataReader:
 
     def meta(self, recipe: Recipe, target: Target) -> SourceMeta:
         profiles = recipe.options_for(target.name).profiles
-        if isinstance(recipe.source, DebianSource):
-            doc = self._debian(recipe.source, target)
+        src = recipe.source_for(target.name)
+        if isinstance(src, DebianSource):
+            doc = self._debian(src, target)
             family = self.settings.archive_of(target).family
             series = patches.series(self.settings.patches_dir, recipe.name, family, target.name)
             if any(CONTROL in patches.touched(p) for p in series):
-                doc = self._patched(recipe, recipe.source, target, series, doc)
-        elif isinstance(recipe.source, DscSource):
-            doc = self._given(recipe.source, target)
-        elif isinstance(recipe.source, LocalSource) and recipe.packaging is None:
-            doc = self._own_tree(recipe, recipe.source, target)
+                doc = self._patched(recipe, src, target, series, doc)
+        elif isinstance(src, DscSource):
+            doc = self._given(src, target)
+        elif isinstance(src, LocalSource) and recipe.packaging is None:
+            doc = self._own_tree(recipe, src, target)
         else:
             doc = self._authored(recipe, target)
         binaries = [Binary(**b) for b in doc["binaries"]]
@@ -135,7 +136,8 @@ class MetadataReader:
 
     def _debian(self, src: DebianSource, target: Target) -> dict[str, Any]:
         archive = self.settings.archives[src.archive]
-        mirror, stanza = debian.lookup(self.archives, archive, src.suite, src.package, src.version, src.components)
+        listing, stanza = debian.find(self.archives, archive, src.suite, src.package, src.version, src.components)
+        mirror = listing.mirror
         version = str(stanza["Version"])
         listed: Any = stanza.get("Checksums-Sha256") or []
         dsc_item = next((i for i in listed if i["name"].endswith(".dsc")), None)
@@ -148,10 +150,12 @@ class MetadataReader:
 
         def derive() -> dict[str, Any]:
             what = f"{src.package} {version} ({archive.name} {src.suite}): file {dsc_item['name']}"
-            path = self.cache.fetch(f"{mirror}/{stanza['Directory']}/{dsc_item['name']}", dsc_item["sha256"],
-                                    int(dsc_item["size"]), what)
-            with path.open() as f:
-                dsc = Dsc(f)
+            try:
+                path = self.cache.fetch(f"{mirror}/{stanza['Directory']}/{dsc_item['name']}", dsc_item["sha256"],
+                                        int(dsc_item["size"]), what)
+                dsc = Dsc(path.read_bytes())
+            except NotServed:  # as the build does (sources/debian.py): the .dsc made from the signed stanza
+                dsc = Dsc(debian.made_from_stanza(stanza, str(dsc_item["name"])))
             listed = [(p["package"], p.get("_other", "")) for p in dsc.get("Package-List", [])
                       if p.get("package-type", "deb") == "deb"]
             if not listed:
@@ -254,8 +258,9 @@ class MetadataReader:
         return binaries
 
     def _authored(self, recipe: Recipe, target: Target) -> dict[str, Any]:
-        assert recipe.packaging is not None and isinstance(recipe.source, LocalSource | PypiSource)
-        version = recipe.source.version
+        src = recipe.source_for(target.name)
+        assert recipe.packaging is not None and isinstance(src, LocalSource | PypiSource)
+        version = src.version
         assert version is not None  # load_recipe: required with [packaging]
         releases = self._target_releases(target)
         key = {"templates": {p.relative_to(recipe.packaging.templates).as_posix(): sha256_file(p)

@@ -46,6 +46,7 @@ class Member:
     build_problems: tuple[str, ...] = ()  # why its build environment does not solve (empty: it does)
     reachable: bool | None = None  # whether the mirror serves its .dsc and files (None: not checked)
     unreachable: str = ""  # the first file it does not serve, and why
+    made_dsc: str = ""  # reachable, but its .dsc is not served: the build makes it from the signed index
 
 
 @dataclass(frozen=True)
@@ -299,5 +300,5 @@ def _chains(run: _Run, wants: list[tuple[str, str]], edges: list[Edge]) -> dict[
         keep = m.chain if m.kind == REBUILD else chain.get(key, m.chain)
         reach = run.reach.get(key)
         out[key] = replace(m, chain=keep, build_problems=problems, reachable=reach.ok if reach else None,
-                           unreachable=reach.missing if reach else "")
+                           unreachable=reach.missing if reach else "", made_dsc=reach.made if reach else "")
     return out

@@ -75,7 +75,7 @@ def to_json(c: Closure) -> dict[str, Any]:
             "source": m.source, "version": m.version, "suite": m.suite, "kind": m.kind, "step": n,
             "chain": list(m.chain), "rewrites": list(m.rewrites), "rule": m.rule,
             "builds": not m.build_problems, "problems": list(m.build_problems),
-            "reachable": m.reachable, "unreachable": m.unreachable,
+            "reachable": m.reachable, "unreachable": m.unreachable, "made-dsc": m.made_dsc,
             "after": sorted({c.members[e.to].source for e in c.edges if e.frm == key}),
         } for n, step in enumerate(order, 1) for key in step for m in (c.members[key],)],
         "cycles": [[{"from": c.members[e.frm].source, "to": c.members[e.to].source, "via": e.why,
@@ -103,7 +103,8 @@ def lines(c: Closure) -> list[str]:
             m = c.members[key]
             flags = [m.kind]
             if m.reachable is not None:
-                flags.append("reachable" if m.reachable else f"NOT reachable: {m.unreachable}")
+                flags.append(("reachable" + (f" ({m.made_dsc})" if m.made_dsc else "")) if m.reachable
+                             else f"NOT reachable: {m.unreachable}")
             if m.rewrites:
                 flags.append("rewrites: " + "; ".join(m.rewrites))
             if m.rule:

@@ -21,6 +21,7 @@ from ..retry import TRANSIENT_HTTP, Transient, retried
 from .indices import SourceEntry
 
 TIMEOUT = 30
+NOT_SERVED = ("HTTP 404", "HTTP 410", "no such file")  # kronos.errors.NotServed: what downloads say so
 PARALLEL = 8
 
 
@@ -28,6 +29,8 @@ PARALLEL = 8
 class Reach:
     ok: bool
     missing: str = ""  # the first file that cannot be fetched, and why
+    # a .dsc the mirror does not serve while it serves the rest: the build makes it from the signed index
+    made: str = ""
     definite: bool = True  # the mirror answered (False: the network failed on every attempt)
 
 
@@ -64,28 +67,31 @@ def check(entry: SourceEntry) -> Reach:
     files = _files(entry)
     if not files:
         return Reach(False, "the Sources entry lists no files")
+    made = ""
     for name in sorted(files, key=lambda n: not n.endswith(".dsc")):  # the .dsc first
         try:
             why = _head(f"{entry.mirror}/{directory}/{name}")
         except FetchError as e:
             return Reach(False, f"{name}: {e}", definite=False)
-        if why:
+        if why and name.endswith(".dsc") and why.startswith(NOT_SERVED) and len(files) > 1:
+            made = f"{name}: {why}; made from the signed Sources index"  # as sources/debian.py does
+        elif why:
             return Reach(False, f"{name}: {why}")
-    return Reach(True)
+    return Reach(True, made=made)
 
 
 def reachable(cache_root: Path, entries: list[SourceEntry]) -> list[Reach]:
     """Each entry's reachability, from the cache where the same index listed it before."""
     def one(entry: SourceEntry) -> Reach:
         path = cache_root / "plan" / "reach" / (content_key(
-            [entry.listing, entry.mirror, entry.name, entry.version]) + ".json")
+            [entry.listing, entry.mirror, entry.name, entry.version, "made-dsc"]) + ".json")
         if path.exists():
             doc = json.loads(path.read_text())
-            return Reach(bool(doc["ok"]), str(doc["missing"]))
+            return Reach(bool(doc["ok"]), str(doc["missing"]), made=str(doc.get("made", "")))
         found = check(entry)
         if found.definite:
             with atomic_path(path, sync=False) as tmp:
-                tmp.write_text(json.dumps({"ok": found.ok, "missing": found.missing}))
+                tmp.write_text(json.dumps({"ok": found.ok, "missing": found.missing, "made": found.made}))
         return found
 
     with ThreadPoolExecutor(PARALLEL) as pool:

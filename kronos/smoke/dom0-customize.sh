@@ -37,7 +37,7 @@ cat >"$root/etc/systemd/system/kronos-ssh-key.service" <<'EOF'
 [Unit]
 Description=Authorize the smoke run's ssh key from the kernel command line
 ConditionKernelCommandLine=kronos.ssh_key
-Before=ssh.service
+Before=ssh.service ssh.socket
 
 [Service]
 Type=oneshot

@@ -35,10 +35,15 @@ IMAGE_SIZE = "3G"
 CUSTOMIZE = Path(__file__).with_name("dom0-customize.sh")
 SOURCES_NAME = "kronos.sources"  # mmdebstrap writes it as sources.list.d/<nnnn>kronos.sources
 PIN_NAME = "kronos.pref"
-# from the target's archive; ours are added by package_list()
+# from the target's archive, besides its kernel (KERNEL); ours are added by package_list()
 # ocaml-findlib: the checks compile an OCaml program against our libxen-ocaml-dev in dom0
-ARCHIVE_PACKAGES = ("linux-image-amd64", "openssh-server", "ifupdown", "isc-dhcp-client", "busybox-static",
-                    "systemd-sysv", "ocaml-findlib")
+ARCHIVE_PACKAGES = ("openssh-server", "ifupdown", "isc-dhcp-client", "busybox-static", "systemd-sysv",
+                    "ocaml-findlib")
+# dom0's kernel by archive family, each a PV dom0 kernel (CONFIG_XEN_PV, CONFIG_XEN_DOM0, hvc0 built in).
+# Ubuntu: the generic kernel without linux-modules-extra (and without linux-firmware, which
+# linux-image-generic brings): privcmd, gntdev, evtchn, xenfs and netback are in linux-modules;
+# blkback is in -extra, which the smoke's guests (a ramdisk, no disk) do not need.
+KERNEL = {"debian": "linux-image-{arch}", "ubuntu": "linux-image-virtual"}
 
 
 @dataclass(frozen=True)
@@ -60,8 +65,8 @@ def our_packages(published: Published, arch: str) -> tuple[str, ...]:
     return names
 
 
-def package_list(published: Published, arch: str) -> tuple[str, ...]:
-    return (*ARCHIVE_PACKAGES, *our_packages(published, arch))
+def package_list(published: Published, arch: str, family: str = "debian") -> tuple[str, ...]:
+    return (KERNEL[family].format(arch=arch), *ARCHIVE_PACKAGES, *our_packages(published, arch))
 
 
 def expected_versions(published: Published, arch: str) -> dict[str, str]:
@@ -69,7 +74,8 @@ def expected_versions(published: Published, arch: str) -> dict[str, str]:
     xen's (libraries, hypervisor) that come with them."""
     series = published.xen_series(arch)
     names = set(our_packages(published, arch)) | {published.xen_hypervisor(arch).name, "xen-utils-common",
-                                                  "xen-hypervisor-common", "libxenmisc" + series}
+                                                  "xen-hypervisor-common", "libxenmisc" + series,
+                                                  f"libxenmisc{series}t64"}  # noble: the 64-bit time_t name
     return {n: published.binaries[n].version for n in sorted(names) if n in published.binaries}
 
 
@@ -134,7 +140,8 @@ def dom0_key(settings: Settings, archives: Archives, target: Target,
     arch = settings.architecture
     keyrings = [f"sha256:{sha256_file(k)}" for k in archives.keyrings(settings.archive_of(target))]
     lines = archive_lines(archives, target)
-    argv = mmdebstrap_argv(settings, target, lines, package_list(published, arch), keyrings,
+    family = settings.archive_of(target).family
+    argv = mmdebstrap_argv(settings, target, lines, package_list(published, arch, family), keyrings,
                            "KRONOS_SOURCES", "KRONOS_PIN", "ROOTFS")
     inputs: dict[str, object] = {
         "format": FORMAT,
@@ -245,8 +252,9 @@ def _make(settings: Settings, archives: Archives, target: Target, published: Pub
         pin_file.write_text(pin(published.origin))
         rootfs = scratch / "rootfs"
         lines = archive_lines(archives, target)
-        run(mmdebstrap_argv(settings, target, lines, package_list(published, arch), keyrings, sources, pin_file,
-                            rootfs))
+        family = settings.archive_of(target).family
+        run(mmdebstrap_argv(settings, target, lines, package_list(published, arch, family), keyrings, sources,
+                            pin_file, rootfs))
         installed = installed_versions(rootfs)
         expected = expected_versions(published, arch)
         check_ours(installed, expected, published.origin)

@@ -42,7 +42,7 @@ def require_upload_target(allowed: tuple[str, ...], target: str) -> None:
 
 def ours(recipe: Recipe) -> bool:
     """Recipes whose debian/ we author; backports of Debian sources are never uploaded."""
-    return recipe.packaging is not None and not isinstance(recipe.source, DebianSource)
+    return recipe.packaging is not None and not isinstance(recipe.source, DebianSource)  # one kind for all targets
 
 
 def candidate(out: Path, recipe: str) -> Candidate | None:

@@ -125,3 +125,25 @@ def test_apt_readable_hands_apt_a_copy_it_can_read(tmp_path: Path) -> None:
         assert _apt_can_read(k) and _apt_can_read(r / "sub" / "Packages")
         assert others_can_read(k) and others_can_read(r)
     assert not k.exists() and not r.exists()
+
+
+def test_a_target_with_a_source_of_its_own(tmp_path: Path) -> None:
+    """[source.targets.<t>] is that target's source (its version, its files); the other targets' keys
+    do not see it, so giving one target its own source rebuilds nothing else."""
+    path = _local_recipe(tmp_path)
+    for tree, version in (("src", "1.0"), ("src2", "2.0")):
+        (tmp_path / "recipes" / "demo" / tree).mkdir(exist_ok=True)
+        (tmp_path / "recipes" / "demo" / tree / "VERSION").write_text(version)
+    path.write_text('targets = ["sid", "bookworm"]\n' + path.read_text())
+    before = _source_key(tmp_path, {}, tmp_path / "w1")
+    path.write_text(path.read_text().replace(
+        "[packaging]", '[source.targets.bookworm]\nkind = "local"\npath = "src2"\nversion = "2.0"\n[packaging]'))
+    assert _source_key(tmp_path, {}, tmp_path / "w2") == before
+    s = load_settings(tmp_path, env={"KRONOS_CACHE_DIR": str(tmp_path / ".cache")})
+    recipe = load_recipe(path, s)
+    here = tmp_path / "recipes" / "demo"
+    assert recipe.describe_source() == f"local:{here}/src (bookworm: local:{here}/src2)"
+    cache = Cache(s.cache_dir)
+    inputs, _ = SourcePreparer(s, cache, Archives(s, cache)).fetch(recipe, s.target("bookworm"), tmp_path / "w3")
+    assert inputs.base_version == "2.0"
+    assert "recipe/target_sources" not in inputs.record({})

@@ -88,3 +88,26 @@ def test_after_must_name_a_recipe(tmp_path: Path) -> None:
     recipe(tmp_path, 'after = ["ghost"]\n[source]\nkind = "debian"\nsuite = "sid"\npackage = "a"\n', "aa")
     with pytest.raises(ConfigError, match="after: unknown recipe 'ghost'"):
         load_recipes(s)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ('[source.targets.noble]\nkind = "debian"\narchive = "ubuntu"\nsuite = "noble"\npackage = "p"\n',
+     r"source\.targets\.noble: not one of this recipe's targets"),
+    ('[source.targets.bookworm]\nkind = "pypi"\nname = "p"\nversion = "1"\nsha256 = "' + SHA + '"\n',
+     r"source\.targets: every target's source must be of the same kind as \[source\]"),
+    ('[source.targets.bookworm]\nkind = "debian"\nsuite = "bookworm"\npakage = "p"\n',
+     r"source\.targets\.bookworm: missing key 'package'"),
+])
+def test_per_target_source_errors(tmp_path: Path, extra: str, message: str) -> None:
+    s = load_settings(tmp_path, env={})
+    path = recipe(tmp_path, 'targets = ["sid", "bookworm"]\n[source]\nkind = "debian"\nsuite = "sid"\n'
+                            'package = "p"\n' + extra)
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(path, s)
+
+
+def test_xen_takes_each_targets_own_source() -> None:
+    x = load_recipes(load_settings(ROOT, env={}))["xen"]
+    noble, bookworm = x.source_for("noble"), x.source_for("bookworm")
+    assert isinstance(noble, DebianSource) and (noble.archive, noble.suite) == ("ubuntu", "noble")
+    assert isinstance(bookworm, DebianSource) and (bookworm.archive, bookworm.suite) == ("debian", "bookworm")
