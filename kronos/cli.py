@@ -142,8 +142,11 @@ def images(c: Context, target: list[str] | None = None, refresh: bool = False) -
         print(f"{image.target}: {image.ref}")
 
 
-@task(iterable=["target", "only"], help={"target": "a target (repeatable; default: the default targets)",
+@task(iterable=["target", "only", "skip"], help={
+                                         "target": "a target (repeatable; default: the default targets)",
                                          "only": "build only this recipe and what it comes after (repeatable)",
+                                         "skip": "leave out this recipe, or TARGET/RECIPE for one target only"
+                                                 " (repeatable; what comes after it takes the archive's)",
                                          "dsc": "build this source package (.dsc) instead of a recipe, with the"
                                                 " project's recipes as its siblings",
                                          "keyring": "--dsc: check the .dsc's signature against this keyring (gpgv)",
@@ -161,7 +164,7 @@ def images(c: Context, target: list[str] | None = None, refresh: bool = False) -
 def build(c: Context, target: list[str] | None = None, only: list[str] | None = None,
           rebuild: bool = False, refresh: bool = False, jobs: str = "", verbose: bool = False,
           dsc: str = "", keyring: str = "", keep_version: bool = False, publish: bool = False,
-          shell_on_failure: bool = False) -> None:
+          shell_on_failure: bool = False, skip: list[str] | None = None) -> None:
     """Build the recipes (or a .dsc) for the targets in clean containers; unchanged inputs are not rebuilt."""
     from rich.console import Console
 
@@ -178,7 +181,7 @@ def build(c: Context, target: list[str] | None = None, only: list[str] | None = 
     given = dsc_recipe(Path(dsc), Path(keyring) if keyring else None, target or s.default_targets, s) if dsc else None
     pipeline = _pipeline(s)
     rows = pipeline.build(target or None, only or None, rebuild, jobs=_jobs(jobs), verbose=verbose,
-                          keep_version=keep_version, given=given)
+                          keep_version=keep_version, given=given, skip=skip or None)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 400)
     show(out, rows)
     stopped = interrupt.signum()

@@ -123,12 +123,14 @@ class Pipeline:
 
     def build(self, target_names: list[str] | None, only: list[str] | None, rebuild: bool = False,
               jobs: int = 1, verbose: bool = False, executor: str = "local", keep_version: bool = False,
-              given: Recipe | None = None) -> list[Row]:
+              given: Recipe | None = None, skip: list[str] | None = None) -> list[Row]:
         """Build what is wanted for every target, up to `jobs` at once: a recipe starts when every
         recipe it comes after (in its target's graph) has succeeded; a failure skips its dependents
         only. One row per recipe and target (the table of the run). `given` (a .dsc handed over) joins
         the project's recipes, in place of one of the same name, and is what is wanted;
-        keep_version builds the wanted recipes at their source's own version."""
+        keep_version builds the wanted recipes at their source's own version. `skip` leaves recipes
+        ("xen") or one target's recipe ("noble/xen") out of the graph: not read, not built, and what
+        would have come after them takes their Build-Depends from the archive."""
         clean.sweep(self.engine)  # the containers a killed kronos left behind go first, each named
         recipes = load_recipes(self.settings)
         if given is not None:
@@ -136,14 +138,18 @@ class Pipeline:
             only = [given.name]
         wanted = only or sorted(recipes)
         require_known(recipes, wanted)
+        skipped = set(skip or ())
+        require_known(recipes, [s.rsplit("/", 1)[-1] for s in skipped])
         plan: list[Job] = []
         for target in self.targets(target_names):
-            if not any(target.name in recipes[n].targets for n in wanted):
+            if not any(target.name in recipes[n].targets and n not in skipped and f"{target.name}/{n}" not in skipped
+                       for n in wanted):
                 continue
-            graph = target_graph(self.metadata, recipes, target)  # the order the packages' metadata gives
+            kept = {n: r for n, r in recipes.items() if n not in skipped and f"{target.name}/{n}" not in skipped}
+            graph = target_graph(self.metadata, kept, target)  # the order the packages' metadata gives
             # made when the first recipe needs it (once): bad sources fail before any mmdebstrap
             image = Once(functools.partial(images.ensure, self.settings, self.engine, self.archives, target))
-            for name in graph.wanted(wanted):
+            for name in graph.wanted([n for n in wanted if n in kept]):
                 force = rebuild and (not only or name in only)
                 keep = keep_version and (not only or name in only)
                 run = functools.partial(self._job, graph.build_closure(name), recipes[name], target, image, force,

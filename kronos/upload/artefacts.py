@@ -50,7 +50,9 @@ def prepare(c: Candidate, changed_by: str, dest: Path, work: Path) -> Artefacts:
     buildinfo = dest / f"{c.name}_source.buildinfo"
     changes = dest / f"{c.name}_source.changes"
     run(["dpkg-genbuildinfo", "--build=source", f"-u{dest}", f"-O{buildinfo}"], cwd=tree)
-    run(["dpkg-genchanges", "-S", "-sa", f"-e{changed_by}", f"-u{dest}", f"-O{changes}"], cwd=tree)
+    # -sd: the archive has the orig already (a PPA upload of the target's own source); -sa: include it
+    orig = "-sd" if c.orig_in_archive else "-sa"
+    run(["dpkg-genchanges", "-S", orig, f"-e{changed_by}", f"-u{dest}", f"-O{changes}"], cwd=tree)
     return Artefacts(dest, dest / c.dsc.name, buildinfo, changes)
 
 

@@ -10,6 +10,7 @@ from debian.deb822 import Dsc
 
 from ..config import Settings, Target
 from ..errors import KronosError
+from ..packaging import versions
 from ..recipe import DebianSource, Recipe, load_recipes
 from ..records import BUILD_RECORD, read_build_record
 
@@ -26,6 +27,7 @@ class Candidate:
     source: str
     version: str
     dsc: Path
+    orig_in_archive: bool = False  # a rebuild of the target's own source: the upload leaves the orig out
 
     @property
     def name(self) -> str:
@@ -40,12 +42,22 @@ def require_upload_target(allowed: tuple[str, ...], target: str) -> None:
         )
 
 
-def ours(recipe: Recipe) -> bool:
-    """Recipes whose debian/ we author; backports of Debian sources are never uploaded."""
-    return recipe.packaging is not None and not isinstance(recipe.source, DebianSource)  # one kind for all targets
+def uploadable(recipe: Recipe, target: Target) -> bool:
+    """Recipes whose debian/ we author, and rebuilds of the target's own archive source (noble's xen,
+    for a PPA); backports of other suites' sources are never uploaded."""
+    src = recipe.source_for(target.name)
+    if isinstance(src, DebianSource):
+        return versions.from_own_suite(src.archive, src.suite, target)
+    return recipe.packaging is not None
 
 
-def candidate(out: Path, recipe: str) -> Candidate | None:
+def orig_in_archive(recipe: Recipe, target: Target) -> bool:
+    """Whether the target's archive already has the upload's .orig (a rebuild of its own source)."""
+    src = recipe.source_for(target.name)
+    return isinstance(src, DebianSource) and versions.from_own_suite(src.archive, src.suite, target)
+
+
+def candidate(out: Path, recipe: str, in_archive: bool = False) -> Candidate | None:
     """The build output of recipe in out (out/<target>/<recipe>/), or None when there is none."""
     record = out / recipe / BUILD_RECORD
     if not record.exists():
@@ -63,16 +75,16 @@ def candidate(out: Path, recipe: str) -> Candidate | None:
     source, version = str(data["source"]), str(data["version"])
     if d["Source"] != source or d["Version"] != version:
         raise UploadError(f"{dsc} is {d['Source']} {d['Version']}, but {record} says {source} {version}")
-    return Candidate(recipe, source, version, dsc)
+    return Candidate(recipe, source, version, dsc, in_archive)
 
 
 def candidates(settings: Settings, target: Target) -> list[Candidate]:
     """Our recipes for target that have build outputs, by recipe name."""
-    recipes = [r for r in load_recipes(settings).values() if ours(r) and target.name in r.targets]
+    recipes = [r for r in load_recipes(settings).values() if target.name in r.targets and uploadable(r, target)]
     if not recipes:
         raise UploadError(f"nothing to upload for {target.name}: none of our recipes targets it")
     out = settings.output_dir / target.name
-    found = [c for c in (candidate(out, r.name) for r in recipes) if c is not None]
+    found = [c for c in (candidate(out, r.name, orig_in_archive(r, target)) for r in recipes) if c is not None]
     if not found:
         names = ", ".join(r.name for r in recipes)
         raise UploadError(

@@ -26,7 +26,10 @@ from .checkout import CACHE, ROOT
 KRONOS = Path(sys.executable).with_name("kronos")
 TARGETS = ("sid", "trixie", "bookworm", "noble", "resolute")
 WARM_DIR = CACHE.parent / "kronos-test"  # behind the same 0700 directory as the download cache
-ARGS = ("build", "--jobs", "2", *(a for t in TARGETS for a in ("--target", t)))
+# noble's xen (about 8 minutes on 2 cores) is left to `make run` and `make nightly`: CI's budget (README, Tests)
+SKIPPED = ("noble/xen",)
+ARGS = ("build", "--jobs", "2", *(a for t in TARGETS for a in ("--target", t)),
+        *(a for s in SKIPPED for a in ("--skip", s)))
 
 # What the session's build outputs are a function of beyond kronos's own content keys: the code of
 # every stage up to the build (publishing and uploads come after it). A warm run reuses the outputs of

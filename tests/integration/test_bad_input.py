@@ -183,8 +183,8 @@ MALFORMED = {
         """, ["source.version", "expected str, got float"]),
     "wrong-choice": ("""\
         [source]
-        kind = "git"
-        """, ["source.kind", "'git' is not one of"]),
+        kind = "svn"
+        """, ["source.kind", "'svn' is not one of"]),
 }
 
 

@@ -16,6 +16,7 @@ from kronos.engine import ContainerSpec
 from kronos.recipe import load_recipes
 
 from .conftest import ROOT, TARGETS, Session, kronos
+from .session_build import ARGS, SKIPPED
 
 pytestmark = pytest.mark.integration
 
@@ -132,10 +133,10 @@ def test_build_ran_as_builder_without_network(session: Session, target: str) -> 
 
 def test_second_build_rebuilds_nothing(session: Session) -> None:
     before = {p: p.stat().st_mtime_ns for p in session.out.rglob("*") if p.is_file()}
-    again = kronos("build", *(a for t in TARGETS for a in ("--target", t)), env=session.env)
+    again = kronos(*ARGS, env=session.env)
     assert again.returncode == 0, again.stdout[-3000:]
     recipes = load_recipes(session.settings)
-    builds = sum(1 for r in recipes.values() for t in r.targets if t in TARGETS)
+    builds = sum(1 for r in recipes.values() for t in r.targets if t in TARGETS and f"{t}/{r.name}" not in SKIPPED)
     assert builds >= 14, "the payload: xen and the OCaml chain on bookworm, python3-xenapi everywhere"
     assert f"0 built, {builds} up to date" in again.stdout, again.stdout[-3000:]
     after = {p: p.stat().st_mtime_ns for p in session.out.rglob("*") if p.is_file()}

@@ -17,7 +17,7 @@ from kronos.upload.artefacts import BUILDINFO_SUMS, CHANGES_SUMS, refresh_checks
 from kronos.upload.check import INSTALL_LINTIAN, lintian_script
 from kronos.upload.dput import profile
 from kronos.upload.ledger import UploadLedger, require_newer
-from kronos.upload.plan import Candidate, ours, require_published, require_upload_target
+from kronos.upload.plan import Candidate, orig_in_archive, require_published, require_upload_target, uploadable
 from kronos.upload.uploader import require_uid, uid_matches
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,10 +201,15 @@ def test_bad_profiles_are_refused(configured: dict[str, str], why: str) -> None:
 
 # -- planning ---------------------------------------------------------------------------------------
 
-def test_only_our_recipes_are_uploaded() -> None:
-    recipes = load_recipes(load_settings(ROOT, env={}))
-    assert ours(recipes["python3-xenapi"])
-    assert not ours(recipes["dh-ocaml"]) and not ours(recipes["quickjs"])  # backports of Debian sources
+def test_only_our_recipes_and_own_suite_rebuilds_are_uploaded() -> None:
+    s = load_settings(ROOT, env={})
+    recipes = load_recipes(s)
+    sid, noble, bookworm = s.target("sid"), s.target("noble"), s.target("bookworm")
+    assert uploadable(recipes["python3-xenapi"], sid) and not orig_in_archive(recipes["python3-xenapi"], sid)
+    # backports of another suite's source
+    assert not uploadable(recipes["dh-ocaml"], bookworm) and not uploadable(recipes["quickjs"], bookworm)
+    # noble's xen is a rebuild of noble's own source: a PPA takes it, without the orig the archive has
+    assert uploadable(recipes["xen"], noble) and orig_in_archive(recipes["xen"], noble)
 
 
 def test_upload_targets_and_published_versions() -> None:
