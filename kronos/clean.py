@@ -11,7 +11,7 @@ from .config import Settings
 from .engine import Engine
 from .errors import StorageError
 from .log import info
-from .recipe import PypiSource, load_recipes
+from .recipe import PypiSource, UrlSource, load_recipes
 
 
 def _remove(path: Path) -> None:
@@ -39,7 +39,8 @@ def clean(settings: Settings, ledger: bool = False, images: bool = False, verdic
                 _remove(child)
     cache = settings.cache_dir
     if cache.exists():
-        pinned = {r.source.sha256 for r in load_recipes(settings).values() if isinstance(r.source, PypiSource)}
+        pinned = {r.source.sha256 for r in load_recipes(settings).values()
+                  if isinstance(r.source, PypiSource | UrlSource)}
         for child in sorted(cache.iterdir()):
             if child.name == "releases":
                 # the Date of the last verified InRelease per suite stays: it is what refuses a replay

@@ -37,7 +37,7 @@ from ..config import Settings, Target
 from ..errors import VerifyError
 from ..keys import content_key
 from ..packaging import patches, templates
-from ..recipe import DebianSource, DscSource, LocalSource, PypiSource, Recipe
+from ..recipe import DebianSource, DscSource, LocalSource, Recipe, Upstream
 from ..run import run
 from ..sources import debian, tree
 from ..sources import dsc as given_dsc
@@ -254,7 +254,7 @@ class MetadataReader:
         return binaries
 
     def _authored(self, recipe: Recipe, target: Target) -> dict[str, Any]:
-        assert recipe.packaging is not None and isinstance(recipe.source, LocalSource | PypiSource)
+        assert recipe.packaging is not None and isinstance(recipe.source, Upstream)
         version = recipe.source.version
         assert version is not None  # load_recipe: required with [packaging]
         releases = self._target_releases(target)
