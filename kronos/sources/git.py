@@ -245,3 +245,14 @@ def fetch(cache: Cache, url: str, commit: str, follow: bool, top: str, what: str
             finally:
                 tar.unlink(missing_ok=True)
     return Fetched(orig, tree, tuple(sorted(followed)))
+
+
+def reachable(cache: Cache, url: str, commit: str, follow: bool, what: str) -> str:
+    """"" when commit (and each submodule it follows) can be fetched, else the one line why. A commit
+    that no branch or tag ends at can only be asked for by fetching it: it is fetched into the
+    mirror, which the build then uses; a commit the mirror holds is not asked for again."""
+    try:
+        collect(cache, url, commit, follow, what, "")
+    except FetchError as e:
+        return str(e)
+    return ""

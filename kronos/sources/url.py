@@ -7,7 +7,8 @@ from __future__ import annotations
 import urllib.parse
 from pathlib import Path
 
-from ..cache import Cache
+from ..cache import Cache, probe
+from ..errors import FetchError
 
 COMPRESSIONS = {".tar.gz": "gz", ".tgz": "gz", ".tar.xz": "xz", ".tar.bz2": "bz2"}
 
@@ -23,3 +24,14 @@ def fetch(cache: Cache, url: str, sha256: str, what: str) -> Path:
     """The tarball at url whose bytes have sha256, from the cache or downloaded; `what` (the recipe)
     begins the error line of a failed download or a mismatch, which names the URL."""
     return cache.fetch(url, sha256, None, f"{what}: url")
+
+
+def reachable(cache: Cache, url: str, sha256: str) -> str:
+    """"" when the tarball is in the cache or url answers an HTTP HEAD, else the answer (a 404) or
+    the network's failure; nothing is downloaded."""
+    if cache.blob(sha256).exists():
+        return ""
+    try:
+        return probe(url)
+    except FetchError as e:
+        return str(e)

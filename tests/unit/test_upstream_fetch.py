@@ -1,7 +1,8 @@
 """`kind = "git"` and `kind = "url"` through SourcePreparer.fetch, as a build takes them: a git
 repository made here and an HTTP server on 127.0.0.1. The .orig, the content key (stable for the
 same inputs, new for a new commit, independent of where the checkout and the cache lie), a source
-package made from the git .orig by dpkg-source, and the one-line errors of a 404 and a mismatch."""
+package made from the git .orig by dpkg-source, the one-line errors of a 404 and a mismatch, and
+`kronos recipes --check`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import functools
 import hashlib
 import http.server
 import io
+import os
+import subprocess
+import sys
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -27,6 +31,7 @@ from kronos.source_package import Inputs, SourcePreparer
 
 from .git_fixture import commit, git, make_repo
 
+KRONOS = Path(sys.executable).with_name("kronos")
 TEMPLATES = {"control.j2": "Source: {{ source_name }}\nMaintainer: {{ maintainer }}\n\nPackage: demo\n"
                            "Architecture: all\nDescription: demo\n demo\n",
              "source/format": "3.0 (quilt)\n"}
@@ -124,3 +129,35 @@ def test_url_source_and_its_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     _, cached, _ = fetch(tmp_path / "p1", f'kind = "url"\nurl = "{url}"\nsha256 = "{sha}"\nversion = "1.0"\n',
                          "w4")
     assert cached.key({}) == inputs.key({})
+
+
+def test_recipes_check_says_which_upstreams_can_be_fetched(tmp_path: Path) -> None:
+    """`kronos recipes --check` as the real program: a line per git or url recipe, and one error
+    line naming those that cannot be fetched."""
+    upstream = tmp_path / "up"
+    sha = make_repo(upstream, {"README": "hello\n"})
+    missing = "0123456789abcdef0123456789abcdef01234567"
+    served = tmp_path / "srv"
+    served.mkdir()
+    tar_sha = _tarball(served / "foo-1.0.tar.gz")
+    root = tmp_path / "project"
+    with serving(served) as base:
+        sources = {"git-ok": f'kind = "git"\nurl = "{upstream}"\ncommit = "{sha}"\nversion = "1.0"\n',
+                   "git-gone": f'kind = "git"\nurl = "{upstream}"\ncommit = "{missing}"\nversion = "1.0"\n',
+                   "url-ok": f'kind = "url"\nurl = "{base}/foo-1.0.tar.gz"\nsha256 = "{tar_sha}"\nversion = "1.0"\n',
+                   "url-gone": f'kind = "url"\nurl = "{base}/foo-2.0.tar.gz"\nsha256 = "{tar_sha}"\n'
+                               'version = "2.0"\n'}
+        for name, source in sources.items():
+            d = root / "recipes" / name
+            (d / "debian").mkdir(parents=True)
+            (d / "recipe.toml").write_text(f'[source]\n{source}[packaging]\nsource_name = "demo"\n')
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KRONOS_")}
+        env.update(KRONOS_ROOT=str(root), KRONOS_CACHE_DIR=str(root / "cache"), KRONOS_DOWNLOAD_ATTEMPTS="1")
+        proc = subprocess.run([str(KRONOS), "recipes", "--check"], env=env, cwd=root, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, check=False)
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines()}
+    assert lines["git-ok"].endswith(" reachable") and lines["url-ok"].endswith(" reachable"), proc.stdout
+    assert lines["git-gone"].endswith(f"NOT reachable: git-gone: git {upstream}: commit {missing} not found")
+    assert lines["url-gone"].endswith("NOT reachable: HTTP 404 File not found")
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].endswith("2 recipe source(s) cannot be fetched: git-gone, url-gone")
