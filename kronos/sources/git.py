@@ -30,11 +30,14 @@ from ..run import run
 
 FORMAT = 1  # bump when the bytes of the .orig made from a tree change
 MTIME = 0  # every entry's mtime, as a local directory's tarball has (kronos.sources.local)
-# no prompt for a password (a recipe's fetch runs unattended), ssh in batch mode; the user's git
-# configuration still applies to the transport (credential helpers, proxies, insteadOf) and to
-# nothing else: the .orig is written from object contents
-ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
+# no prompt for a password (a recipe's fetch runs unattended), ssh in batch mode, a stalled transfer
+# (under 1 byte/s for a minute) abandoned; the user's git configuration still applies to the
+# transport (credential helpers, proxies, insteadOf) and to nothing else: the .orig is written
+# from object contents
+ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=30",
+       "GIT_HTTP_LOW_SPEED_LIMIT": "1", "GIT_HTTP_LOW_SPEED_TIME": "60"}
 GITLINK = "160000"
+TREE = "040000"
 
 
 @dataclass(frozen=True)
@@ -157,8 +160,9 @@ def collect(cache: Cache, url: str, commit: str, follow: bool, what: str, top: s
     """Every entry of commit's tree (its followed submodules' too) with its path in the tarball
     (under top, at `at` for a submodule), and the followed submodules as (path, commit)."""
     mirror = mirror_of(cache, url, commit, what)
-    entries = _entries(mirror, tree_of(mirror, commit), posixpath.join(top, at))
-    links = {posixpath.relpath(e.path, posixpath.join(top, at)): e for e in entries if e.mode == GITLINK}
+    base = "/".join(p for p in (top, at) if p)
+    entries = _entries(mirror, tree_of(mirror, commit), base)
+    links = {e.path.removeprefix(f"{base}/"): e for e in entries if e.mode == GITLINK}
     if links and not follow:
         paths = ", ".join(sorted(links))
         raise FetchError(f"{what}: git {url}: commit {commit} has submodules ({paths}); set submodules ="
@@ -174,7 +178,7 @@ def collect(cache: Cache, url: str, commit: str, follow: bool, what: str, top: s
         if sub_url.startswith(("./", "../")):
             sub_url = _join(url, sub_url)
         sub_entries, sub_followed = collect(cache, sub_url, link.sha, True, what, top, path)
-        entries += sub_entries
+        entries += [Entry(link.path, TREE, link.sha, link.mirror), *sub_entries]  # its directory too
         followed += [(path, link.sha), *sub_followed]
     return [e for e in entries if e.mode != GITLINK], followed
 
@@ -184,7 +188,7 @@ def _contents(entries: list[Entry]) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     by_mirror: dict[Path, list[str]] = {}
     for e in entries:
-        if e.mode != "040000":
+        if e.mode != TREE:
             by_mirror.setdefault(e.mirror, []).append(e.sha)
     for mirror, shas in by_mirror.items():
         wanted = sorted(set(shas))
@@ -214,7 +218,7 @@ def write_tar(entries: list[Entry], top: str, out: Path) -> None:
     with tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as tar:
         tar.addfile(_info(top, tarfile.DIRTYPE, 0o755))
         for e in sorted(entries, key=lambda x: x.path.encode("utf-8", "surrogateescape")):
-            if e.mode == "040000":
+            if e.mode == TREE:
                 tar.addfile(_info(e.path, tarfile.DIRTYPE, 0o755))
             elif e.mode == "120000":
                 link = _info(e.path, tarfile.SYMTYPE, 0o777)

@@ -85,12 +85,18 @@ def test_submodules_refused_by_default_followed_on_request(tmp_path: Path) -> No
     assert got.submodules == (("third_party/lib", lib_second),
                               ("third_party/lib/vendor/deep", git(nested, "rev-parse", "HEAD")))
     with tarfile.open(got.orig) as tar:
+        for directory in ("third_party/lib", "third_party/lib/vendor/deep"):
+            assert tar.getmember(f"{TOP}/{directory}").isdir()
         lib_c = tar.extractfile(f"{TOP}/third_party/lib/lib.c")
         deep = tar.extractfile(f"{TOP}/third_party/lib/vendor/deep/deep.txt")
         assert lib_c is not None and lib_c.read() == b"int lib;\n"  # the recorded commit, not the newest
         assert deep is not None and deep.read() == b"deep\n"
     again = orig(tmp_path, repo, sha, "cache-2", follow=True)
     assert again.orig.read_bytes() == got.orig.read_bytes()
+    # what `kronos recipes --check` asks: the same refusal, or every commit fetched
+    refused = gitsrc.reachable(Cache(tmp_path / "cache-3"), str(repo), sha, False, "demo")
+    assert refused.startswith(f"demo: git {repo}: commit {sha} has submodules (third_party/lib);")
+    assert gitsrc.reachable(Cache(tmp_path / "cache-3"), str(repo), sha, True, "demo") == ""
 
 
 def test_submodule_without_url_is_one_line(tmp_path: Path) -> None:
