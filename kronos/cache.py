@@ -115,6 +115,28 @@ def _receive(url: str, out: BinaryIO, dest: Path, what: str) -> None:
         raise Transient(f"{failed}: the connection closed after {got} of the {announced} bytes announced")
 
 
+def probe(url: str, timeout: float = 30) -> str:
+    """"" when url answers an HTTP HEAD (as urllib, the downloads' client, sends it; a `file:` URL:
+    the file exists), else the server's answer (a 404), without downloading it; a failure of the
+    network on the way (reset, timeout, 5xx) is asked again as downloads are, then raised as FetchError."""
+    if url.startswith("file://"):
+        return "" if Path(urllib.parse.unquote(url.removeprefix("file://"))).is_file() else "no such file"
+
+    def attempt() -> str:
+        log.info("%s? %s", indent(), url)
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+                return ""
+        except urllib.error.HTTPError as e:
+            if e.code in TRANSIENT_HTTP:
+                raise Transient(f"HTTP {e.code} {e.reason}") from None
+            return f"HTTP {e.code} {e.reason}"
+        except (urllib.error.URLError, OSError) as e:
+            raise Transient(str(getattr(e, "reason", e))) from None
+
+    return retried(attempt)
+
+
 class Cache:
     """The content store under `root`: by-sha256 blobs plus small keyed state."""
 

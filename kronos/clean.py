@@ -11,7 +11,7 @@ from .config import Settings
 from .engine import Engine
 from .errors import StorageError
 from .log import info
-from .recipe import PypiSource, load_recipes
+from .recipe import PypiSource, UrlSource, load_recipes
 
 
 def _remove(path: Path) -> None:
@@ -40,7 +40,7 @@ def clean(settings: Settings, ledger: bool = False, images: bool = False, verdic
     cache = settings.cache_dir
     if cache.exists():
         pinned = {src.sha256 for r in load_recipes(settings).values()
-                  for src in (r.source, *r.target_sources.values()) if isinstance(src, PypiSource)}
+                  for src in (r.source, *r.target_sources.values()) if isinstance(src, PypiSource | UrlSource)}
         for child in sorted(cache.iterdir()):
             if child.name == "releases":
                 # the Date of the last verified InRelease per suite stays: it is what refuses a replay

@@ -104,17 +104,38 @@ def _check_targets(s: Settings, chosen: list[Target]) -> None:
         raise KronosError(f"{len(failed)} suite(s) could not be reached or verified: {', '.join(failed)}")
 
 
-@task
+@task(help={"check": "fetch each git source's commit into its mirror and ask each url source's server"
+                       " (HTTP HEAD) now: can every upstream be fetched?"})
 @handled
-def recipes(c: Context) -> None:
-    """List the recipes: source, targets, what each comes after."""
+def recipes(c: Context, check: bool = False) -> None:
+    """List the recipes: source, targets, what each comes after; --check: whether each git and url
+    source can be fetched now (archive sources: `kronos targets --check`)."""
     from .recipe import load_recipes
 
     s = settings(c)
+    if check:
+        return _check_recipes(s)
     for r in load_recipes(s).values():
         what = r.describe_source()
         after = f" after={','.join(r.after)}" if r.after else ""
         print(f"{r.name:16} {what:34} targets={','.join(r.targets)}{after}")
+
+
+def _check_recipes(s: Settings) -> None:
+    from .cache import Cache
+    from .recipe import load_recipes
+    from .sources.reach import check
+
+    failed = []
+    for r in load_recipes(s).values():
+        why = check(r, Cache(s.cache_dir))
+        if why is not None:
+            print(f"{r.name:16} {r.describe_source():34} {'NOT reachable: ' + why if why else 'reachable'}",
+                  flush=True)
+        if why:
+            failed.append(r.name)
+    if failed:
+        raise KronosError(f"{len(failed)} recipe source(s) cannot be fetched: {', '.join(failed)}")
 
 
 @task(iterable=["target"], help={"target": "a target (repeatable; default: the default targets)",

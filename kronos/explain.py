@@ -24,6 +24,7 @@ from .source_package import Sibling, build_inputs, choose_version
 _KINDS = {  # record name prefix -> how a reason names it
     "patch/": "patch",
     "templates/": "template",
+    "source/git-submodule/": "git submodule",
     "source/": "source file",
     "script/": "container script",
     "recipe/": "recipe field",
@@ -34,6 +35,7 @@ _VALUES = {  # inputs recorded by value: a reason shows old -> new
     "build/options": "build options",
     "dpkg-dev": "host dpkg-dev",
     "family": "archive family",
+    "source/git-tree": "git tree",
 }
 _NAMED = {
     "image": "image",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,9 @@ from .tomlcheck import Table, load
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+# what an upstream tarball at a URL may be (the .orig keeps its compression; .tgz becomes .tar.gz)
+TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".tar.bz2")
 _KEPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _KCONFIG = re.compile(r"^CONFIG_[A-Za-z0-9_]+$")
 # what the build's own outputs are named (build.sh, pipeline): a kept file may not take such a name
@@ -62,7 +66,31 @@ class DscSource:
     kind: str = "dsc"
 
 
-Source = DebianSource | PypiSource | LocalSource | DscSource
+@dataclass(frozen=True)
+class GitSource:
+    """A commit of a git repository (URL, or a path relative to the recipe, as written): its tree
+    becomes the .orig (kronos.sources.git). `submodules`: "refuse" a tree with any, or "follow" each
+    to the commit the tree records."""
+
+    url: str
+    commit: str
+    version: str
+    submodules: str = "refuse"
+    kind: str = "git"
+
+
+@dataclass(frozen=True)
+class UrlSource:
+    """An upstream tarball at a URL, pinned by sha256: it becomes the .orig as it is."""
+
+    url: str
+    sha256: str
+    version: str
+    kind: str = "url"
+
+
+Source = DebianSource | PypiSource | LocalSource | DscSource | GitSource | UrlSource
+Upstream = PypiSource | LocalSource | GitSource | UrlSource  # the kinds that take [packaging] templates
 
 
 @dataclass(frozen=True)
@@ -132,6 +160,10 @@ class Recipe:
             return f"pypi:{src.name}=={src.version}"
         if isinstance(src, DscSource):
             return f"dsc:{src.path}"
+        if isinstance(src, GitSource):
+            return f"git:{src.url}@{src.commit[:12]}"
+        if isinstance(src, UrlSource):
+            return f"url:{src.url}"
         return f"local:{src.path}"
 
     @property
@@ -223,7 +255,7 @@ def _sources(t: Table, recipe_dir: Path, settings: Settings, packaged: bool,
 
 
 def _source(t: Table, recipe_dir: Path, settings: Settings, packaged: bool) -> Source:
-    kind = t.choice("kind", ("debian", "pypi", "local", "dsc"))
+    kind = t.choice("kind", ("debian", "pypi", "local", "dsc", "git", "url"))
     src: Source
     if kind == "debian":
         archive = t.text("archive", "debian")
@@ -241,6 +273,10 @@ def _source(t: Table, recipe_dir: Path, settings: Settings, packaged: bool) -> S
         if not _SHA256.match(sha):
             raise ConfigError(f"{t.at('sha256')}: not a sha256 hex digest")
         src = PypiSource(t.text("name", required=True), t.text("version", required=True), sha)
+    elif kind == "git":
+        src = _git_source(t)
+    elif kind == "url":
+        src = _url_source(t)
     elif kind == "dsc":
         path = (recipe_dir / t.text("path", required=True)).resolve()
         keyring = t.text("keyring")
@@ -259,6 +295,31 @@ def _source(t: Table, recipe_dir: Path, settings: Settings, packaged: bool) -> S
         src = LocalSource(path, version, orig_path)
     t.done()
     return src
+
+
+def _git_source(t: Table) -> GitSource:
+    url = t.text("url", required=True)
+    if not url.strip() or url.startswith("-"):
+        raise ConfigError(f"{t.at('url')}: '{url}' is not a git URL or path")
+    commit = t.text("commit", required=True)
+    if not _COMMIT.match(commit):
+        raise ConfigError(f"{t.at('commit')}: '{commit}' is not a full commit id (40 hex digits; not a branch"
+                          " or a tag: the recipe pins what it builds)")
+    return GitSource(url, commit, t.text("version", required=True),
+                     t.choice("submodules", ("refuse", "follow"), "refuse"))
+
+
+def _url_source(t: Table) -> UrlSource:
+    url = t.text("url", required=True)
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https", "file") or not parts.path:
+        raise ConfigError(f"{t.at('url')}: '{url}' is not an http, https or file URL")
+    if not parts.path.endswith(TARBALL_SUFFIXES):
+        raise ConfigError(f"{t.at('url')}: '{url}' does not name a tarball ({', '.join(TARBALL_SUFFIXES)})")
+    sha = t.text("sha256", required=True)
+    if not _SHA256.match(sha):
+        raise ConfigError(f"{t.at('sha256')}: not a sha256 hex digest")
+    return UrlSource(url, sha, t.text("version", required=True))
 
 
 def load_recipe(path: Path, settings: Settings) -> Recipe:
@@ -288,8 +349,8 @@ def load_recipe(path: Path, settings: Settings) -> Recipe:
         pk.done()
     if isinstance(source, DebianSource | DscSource) and packaging is not None:
         raise ConfigError(f"{path}: packaging: a {source.kind} source brings its own debian/")
-    if isinstance(source, PypiSource) and packaging is None:
-        raise ConfigError(f"{path}: packaging: a pypi source needs [packaging] templates")
+    if isinstance(source, PypiSource | GitSource | UrlSource) and packaging is None:
+        raise ConfigError(f"{path}: packaging: a {source.kind} source needs [packaging] templates")
     b = top.sub("build")
     per_table = b.sub("targets")
     per: dict[str, BuildOptions] = {}

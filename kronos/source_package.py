@@ -19,9 +19,9 @@ from .keys import content_key
 from .ledger import Entry, Ledger
 from .log import info
 from .packaging import changelog, patches, templates, versions
-from .recipe import DebianSource, DscSource, LocalSource, PypiSource, Recipe
+from .recipe import DebianSource, DscSource, GitSource, LocalSource, PypiSource, Recipe, Upstream, UrlSource
 from .run import run
-from .sources import debian, dsc, local, pypi, tree
+from .sources import debian, dsc, git, local, pypi, tree, url
 
 PACKAGING_FORMAT = 2  # bump when the way kronos prepares sources changes
 
@@ -161,12 +161,23 @@ class SourcePreparer:
             own = tree.prepare(src.path, src.orig, fetched)
             digests.update(tree.digests(own))
             return Inputs(recipe, target, own.version, own.source, digests, series, self.context(target)), fetched
-        assert isinstance(src, PypiSource | LocalSource) and src.version is not None  # load_recipe: required
+        assert isinstance(src, Upstream) and src.version is not None  # load_recipe: required
+        compression = "gz"
         if isinstance(src, PypiSource):
             blob = pypi.fetch(self.cache, src.name, src.version, src.sha256)
+        elif isinstance(src, GitSource):
+            packed = git.fetch(self.cache, git.remote(src.url, recipe.path), src.commit,
+                               src.submodules == "follow", f"{recipe.packaging.source_name}-{src.version}",
+                               recipe.name)
+            blob = packed.orig
+            digests["source/git-tree"] = packed.tree  # the commit is recipe/source's
+            digests.update({f"source/git-submodule/{path}": commit for path, commit in packed.submodules})
+        elif isinstance(src, UrlSource):
+            blob = url.fetch(self.cache, src.url, src.sha256, recipe.name)
+            compression = url.compression(src.url)
         else:
             blob = local.fetch(self.cache, src.path, recipe.packaging.source_name, src.version, work)
-        orig = fetched / f"{recipe.packaging.source_name}_{src.version}.orig.tar.gz"
+        orig = fetched / f"{recipe.packaging.source_name}_{src.version}.orig.tar.{compression}"
         shutil.copyfile(blob, orig)
         digests["source/orig"] = sha256_file(orig)
         digests.update(_tree_digests(recipe.packaging.templates, "templates"))
@@ -193,7 +204,7 @@ class SourcePreparer:
                 shutil.copyfile(f, work / f.name)
             changes = [f"Build of the local tree's {inputs.base_version} for {target.name} by Kronos."]
         else:
-            orig = next(fetched.glob("*.orig.tar.gz"))
+            orig = next(fetched.glob("*.orig.tar.*"))
             shutil.copyfile(orig, work / orig.name)
             tree.mkdir()
             run(["tar", "-xf", str(orig), "-C", str(tree), "--strip-components=1"])

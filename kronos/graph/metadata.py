@@ -37,7 +37,7 @@ from ..config import Settings, Target
 from ..errors import NotServed, VerifyError
 from ..keys import content_key
 from ..packaging import patches, templates
-from ..recipe import DebianSource, DscSource, LocalSource, PypiSource, Recipe
+from ..recipe import DebianSource, DscSource, LocalSource, Recipe, Upstream
 from ..run import run
 from ..sources import debian, tree
 from ..sources import dsc as given_dsc
@@ -259,7 +259,7 @@ class MetadataReader:
 
     def _authored(self, recipe: Recipe, target: Target) -> dict[str, Any]:
         src = recipe.source_for(target.name)
-        assert recipe.packaging is not None and isinstance(src, LocalSource | PypiSource)
+        assert recipe.packaging is not None and isinstance(src, Upstream)
         version = src.version
         assert version is not None  # load_recipe: required with [packaging]
         releases = self._target_releases(target)

@@ -6,21 +6,16 @@ the source: a new index is asked again."""
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cache import atomic_path
+from ..cache import atomic_path, probe
 from ..errors import FetchError
 from ..keys import content_key
-from ..log import indent, log
-from ..retry import TRANSIENT_HTTP, Transient, retried
 from .indices import SourceEntry
 
-TIMEOUT = 30
 NOT_SERVED = ("HTTP 404", "HTTP 410", "no such file")  # kronos.errors.NotServed: what downloads say so
 PARALLEL = 8
 
@@ -39,27 +34,6 @@ def _files(entry: SourceEntry) -> list[str]:
     return [str(item["name"]) for item in listed]
 
 
-def _head(url: str) -> str:
-    """"" when url answers, else the mirror's answer (a 404); a failure of the network on the way
-    (reset, timeout, 5xx) is asked again as downloads are (kronos.retry), then raised as FetchError."""
-    if url.startswith("file://"):
-        return "" if Path(url.removeprefix("file://")).is_file() else "no such file"
-
-    def attempt() -> str:
-        log.info("%s? %s", indent(), url)
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=TIMEOUT):
-                return ""
-        except urllib.error.HTTPError as e:
-            if e.code in TRANSIENT_HTTP:
-                raise Transient(f"HTTP {e.code} {e.reason}") from None
-            return f"HTTP {e.code} {e.reason}"
-        except (urllib.error.URLError, OSError) as e:
-            raise Transient(str(getattr(e, "reason", e))) from None
-
-    return retried(attempt)
-
-
 def check(entry: SourceEntry) -> Reach:
     """The mirror's verdict on entry's files; `definite` is False when the network, not the mirror,
     kept one from being asked (that verdict is not cached)."""
@@ -70,7 +44,7 @@ def check(entry: SourceEntry) -> Reach:
     made = ""
     for name in sorted(files, key=lambda n: not n.endswith(".dsc")):  # the .dsc first
         try:
-            why = _head(f"{entry.mirror}/{directory}/{name}")
+            why = probe(f"{entry.mirror}/{directory}/{name}")
         except FetchError as e:
             return Reach(False, f"{name}: {e}", definite=False)
         if why and name.endswith(".dsc") and why.startswith(NOT_SERVED) and len(files) > 1:

@@ -1,1 +1,1 @@
-"""Fetching sources, one module per kind: debian, pypi, local."""
+"""Fetching sources, one module per kind: debian, pypi, local, tree, dsc, git, url."""

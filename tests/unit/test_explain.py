@@ -22,6 +22,8 @@ OLD: dict[str, object] = {
     "image": "sha256:aaa",
     "sibling/quickjs": {"key": "k" * 64, "version": "1.0-1~bpo12+1"},
     "script/build.sh": "b1",
+    "source/git-tree": "t" * 40,
+    "source/git-submodule/third_party/lib": "c" * 40,
 }
 
 
@@ -47,6 +49,8 @@ def test_never_built() -> None:
     ("target", "t2", "target configuration changed"),
     ("dpkg-dev", "1.21.23", "host dpkg-dev changed: '1.21.22' -> '1.21.23'"),
     ("patch-series", "ps2", "patch series (order or -pN) changed"),
+    ("source/git-tree", "u" * 40, f"git tree changed: {'t' * 40!r} -> {'u' * 40!r}"),
+    ("source/git-submodule/third_party/lib", "d" * 40, "git submodule third_party/lib changed"),
     ("sibling/quickjs", {"key": "m" * 64, "version": "1.0-1~bpo12+2"},
      "sibling quickjs changed (key kkkkkkkkkkkk -> mmmmmmmmmmmm, now version 1.0-1~bpo12+2)"),
     ("sibling/quickjs", {"key": None, "version": None}, "sibling quickjs is not built"),

@@ -7,7 +7,7 @@ import pytest
 from kronos.config import load_settings
 from kronos.errors import ConfigError
 from kronos.graph.graph import SourceMeta, derive
-from kronos.recipe import DebianSource, PypiSource, load_recipe, load_recipes, require_known
+from kronos.recipe import DebianSource, GitSource, PypiSource, UrlSource, load_recipe, load_recipes, require_known
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "a" * 64
@@ -111,3 +111,51 @@ def test_xen_takes_each_targets_own_source() -> None:
     noble, bookworm = x.source_for("noble"), x.source_for("bookworm")
     assert isinstance(noble, DebianSource) and (noble.archive, noble.suite) == ("ubuntu", "noble")
     assert isinstance(bookworm, DebianSource) and (bookworm.archive, bookworm.suite) == ("debian", "bookworm")
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+PACKAGING = '[packaging]\nsource_name = "demo"\n'
+GIT = f'[source]\nkind = "git"\nurl = "https://example.invalid/xapi.git"\ncommit = "{COMMIT}"\nversion = "25.1.0"\n'
+URL = f'[source]\nkind = "url"\nurl = "http://127.0.0.1:8000/foo-1.0.tar.gz"\nsha256 = "{SHA}"\nversion = "1.0"\n'
+
+
+def test_git_and_url_sources_load(tmp_path: Path) -> None:
+    s = load_settings(tmp_path, env={})
+    g = load_recipe(recipe(tmp_path, GIT + 'submodules = "follow"\n' + PACKAGING, "gg", templates=True), s)
+    assert g.source == GitSource("https://example.invalid/xapi.git", COMMIT, "25.1.0", "follow")
+    assert g.upstream_version == "25.1.0" and not g.own_debian
+    assert g.describe_source() == f"git:https://example.invalid/xapi.git@{COMMIT[:12]}"
+    local = load_recipe(recipe(tmp_path, GIT.replace("https://example.invalid/xapi.git", "../../up") + PACKAGING,
+                               "ll", templates=True), s)
+    assert isinstance(local.source, GitSource) and local.source.url == "../../up"  # as written: the key's
+    assert local.source.submodules == "refuse"
+    u = load_recipe(recipe(tmp_path, URL + PACKAGING, "uu", templates=True), s)
+    assert u.source == UrlSource("http://127.0.0.1:8000/foo-1.0.tar.gz", SHA, "1.0")
+    assert u.upstream_version == "1.0" and u.describe_source() == "url:http://127.0.0.1:8000/foo-1.0.tar.gz"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GIT.replace(COMMIT, "main") + PACKAGING, r"source.commit: 'main' is not a full commit id"),
+        (GIT.replace(COMMIT, COMMIT[:12]) + PACKAGING, r"source.commit: '0123456789ab' is not a full commit id"),
+        (GIT.replace('version = "25.1.0"\n', "") + PACKAGING, r"source: missing key 'version'"),
+        (GIT.replace('url = "https://example.invalid/xapi.git"\n', "") + PACKAGING, r"source: missing key 'url'"),
+        (GIT.replace("https://example.invalid/xapi.git", "--upload-pack=x") + PACKAGING,
+         r"source.url: .* not a git URL"),
+        (GIT + 'submodules = "recurse"\n' + PACKAGING, r"source.submodules: 'recurse' is not one of refuse, follow"),
+        (GIT + 'branch = "main"\n' + PACKAGING, r"source: unknown key 'branch'"),
+        (GIT, r"a git source needs \[packaging\]"),
+        (URL.replace(SHA, "zz") + PACKAGING, r"source.sha256: not a sha256"),
+        (URL.replace(f'sha256 = "{SHA}"\n', "") + PACKAGING, r"source: missing key 'sha256'"),
+        (URL.replace('version = "1.0"\n', "") + PACKAGING, r"source: missing key 'version'"),
+        (URL.replace("http://", "ftp://") + PACKAGING, r"source.url: .* is not an http, https or file URL"),
+        (URL.replace(".tar.gz", ".zip") + PACKAGING, r"source.url: .* does not name a tarball"),
+        (URL, r"a url source needs \[packaging\]"),
+    ],
+)
+def test_malformed_git_and_url_sources_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    s = load_settings(tmp_path, env={})
+    path = recipe(tmp_path, text, templates=True)
+    with pytest.raises(ConfigError, match=message) as e:
+        load_recipe(path, s)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
