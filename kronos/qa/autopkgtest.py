@@ -118,6 +118,7 @@ class AutopkgtestGate:
         self.ours = ours  # target name -> our .debs for it (what our binaries' dependencies may need)
         self._layers: dict[str, Once[str]] = {}
         self._lock = threading.Lock()
+        self._archive_versions: dict[tuple[str, str], str] = {}
 
     def _layer(self, subject: Subject) -> str:
         target = subject.target.name
@@ -143,7 +144,18 @@ class AutopkgtestGate:
                 "archive": self.archive_version(subject)}
 
     def archive_version(self, subject: Subject) -> str:
-        """The archive's build of the source on the target (`version (suite)`), or "" when it has none."""
+        """The archive's build of the source on the target (`version (suite)`), or "" when it has none;
+        read once per target and source (inputs() and judge() both ask)."""
+        key = (subject.target.name, subject.source)
+        with self._lock:
+            known = self._archive_versions.get(key)
+        if known is None:
+            known = self._archive_version(subject)
+            with self._lock:
+                self._archive_versions[key] = known
+        return known
+
+    def _archive_version(self, subject: Subject) -> str:
         best: tuple[Version, str] | None = None
         archive = self.settings.archive_of(subject.target)
         for mirror, suite in self.archives.default_suites(subject.target):

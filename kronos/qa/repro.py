@@ -5,6 +5,7 @@ first build's. Verdicts as tests.reproducible-builds.org gives them: reproducibl
 
 from __future__ import annotations
 
+import functools
 import shutil
 import threading
 from pathlib import Path
@@ -167,7 +168,9 @@ def compare(subject: Subject, second: Path, work: Path, policy: GatePolicy) -> F
     return Finding(outcome, f"unreproducible: {what}", details, tuple(files))
 
 
+@functools.cache
 def diffoscope_version() -> str:
+    """The host's diffoscope, asked once per process (0.1-0.2 s a call: it was asked per subject)."""
     exe = shutil.which("diffoscope")
     if exe is None:
         raise KronosError("diffoscope is not installed on this host (make host installs diffoscope-minimal)")
