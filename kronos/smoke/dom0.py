@@ -42,8 +42,9 @@ ARCHIVE_PACKAGES = ("openssh-server", "ifupdown", "isc-dhcp-client", "busybox-st
 # dom0's kernel by archive family, each a PV dom0 kernel (CONFIG_XEN_PV, CONFIG_XEN_DOM0, hvc0 built in).
 # Ubuntu: the generic kernel without linux-modules-extra (and without linux-firmware, which
 # linux-image-generic brings): privcmd, gntdev, evtchn, xenfs and netback are in linux-modules;
-# blkback is in -extra, which the smoke's guests (a ramdisk, no disk) do not need.
-KERNEL = {"debian": "linux-image-{arch}", "ubuntu": "linux-image-virtual"}
+# blkback is in -extra, which the smoke's guests (a ramdisk, no disk) do not need. Ubuntu's kernel only
+# recommends initramfs-tools (Debian's depends on it), and mmdebstrap installs no recommends.
+KERNEL = {"debian": ("linux-image-{arch}",), "ubuntu": ("linux-image-virtual", "initramfs-tools")}
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def our_packages(published: Published, arch: str) -> tuple[str, ...]:
 
 
 def package_list(published: Published, arch: str, family: str = "debian") -> tuple[str, ...]:
-    return (KERNEL[family].format(arch=arch), *ARCHIVE_PACKAGES, *our_packages(published, arch))
+    return (*(k.format(arch=arch) for k in KERNEL[family]), *ARCHIVE_PACKAGES, *our_packages(published, arch))
 
 
 def expected_versions(published: Published, arch: str) -> dict[str, str]:
