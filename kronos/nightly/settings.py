@@ -4,7 +4,7 @@
     retries = 2              # attempts more for a job that failed for the infrastructure (engine,
                              # network, disk, timeout); a package's own failure is never retried
     keep_nights = 30         # night records kept under out/nightly (older ones are removed)
-    smoke = ["bookworm"]     # targets whose staging suite is booted (kronos smoke) before promotion
+    smoke = ["bookworm", "noble"]  # targets whose staging suite is booted (kronos smoke) before promotion
     webhook = ""             # a URL that gets a JSON POST when a package's state changed
     webhook_secret_env = "KRONOS_WEBHOOK_SECRET"  # the HMAC-SHA256 key's variable (X-Kronos-Signature)
 """
@@ -22,7 +22,7 @@ from ..tomlcheck import Table
 class NightlySettings:
     retries: int = 2
     keep_nights: int = 30
-    smoke: tuple[str, ...] = ("bookworm",)
+    smoke: tuple[str, ...] = ("bookworm", "noble")
     webhook: str = ""
     webhook_secret_env: str = "KRONOS_WEBHOOK_SECRET"
 
@@ -31,7 +31,7 @@ def load_nightly(t: Table, targets: Mapping[str, object]) -> NightlySettings:
     where = f"{t.file}: nightly"
     retries = t.number("retries", 2)
     keep = t.number("keep_nights", 30)
-    smoke = t.strings("smoke", ("bookworm",))
+    smoke = t.strings("smoke", ("bookworm", "noble"))
     webhook = t.text("webhook", "")
     secret = t.text("webhook_secret_env", "KRONOS_WEBHOOK_SECRET")
     t.done()
