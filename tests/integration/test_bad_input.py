@@ -6,6 +6,7 @@ Every test runs the real `kronos` program in a temporary project whose kronos.to
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -302,6 +303,24 @@ def test_inrelease_tampered(project: Project, archive: af.Archive, gpg: af.GpgHo
 
 def test_source_file_missing(project: Project, archive: af.Archive, mirror: str) -> None:
     project.hello_recipe()
+    gone = af.delete_pool_file(archive, ".tar.xz")
+    url = f"{mirror}/pool/main/{archive.package[0]}/{archive.package}/{gone.name}"
+    check(project, BUILD, *_what(archive, gone.name), url, "HTTP 404")
+
+
+def test_dsc_not_served_is_made_from_the_index(project: Project, archive: af.Archive, mirror: str) -> None:
+    """A .dsc the mirror does not serve is made from the signed stanza: the build goes on and build.json
+    says so; when a tarball is missing too (and not in the cache), one line names the tarball."""
+    project.hello_recipe()
+    dsc = af.delete_pool_file(archive, ".dsc")
+    result = project.run(*BUILD)
+    said = result.stdout + result.stderr
+    assert result.returncode == 0, said
+    assert f"{dsc.name} made from the signed Sources index (testarchive {archive.suite}" in said, said
+    record = json.loads((project.out / TARGET / RECIPE / "build.json").read_text())
+    assert record["dsc-made-from"].startswith(f"testarchive {archive.suite} main/source/Sources")
+    assert f"does not serve {dsc.name}: HTTP 404" in record["dsc-made-from"]
+    shutil.rmtree(project.cache)
     gone = af.delete_pool_file(archive, ".tar.xz")
     url = f"{mirror}/pool/main/{archive.package[0]}/{archive.package}/{gone.name}"
     check(project, BUILD, *_what(archive, gone.name), url, "HTTP 404")
