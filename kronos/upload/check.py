@@ -11,6 +11,7 @@ from pathlib import Path
 from ..engine import ContainerSpec, Engine
 from ..images import BUILDER_UID, Image
 from ..run import run
+from ..source_package import dsc_files
 from .artefacts import read_changes, source_only
 from .plan import UploadError
 
@@ -85,10 +86,18 @@ def lintian_image(engine: Engine, image: Image, log: Path) -> str | None:
     return ref
 
 
+def lintian_files(changes: Path) -> list[Path]:
+    """What lintian is handed: the .changes, the files it lists and, for an upload that leaves the orig
+    out (-sd: the archive has it), the .dsc's other files too, since lintian's source checks unpack it."""
+    listed = [changes.with_name(e["name"]) for e in read_changes(changes)["Files"]]
+    beside = [f for d in listed if d.suffix == ".dsc" for f in dsc_files(d) if f not in listed]
+    return [changes, *listed, *beside]
+
+
 def lintian(engine: Engine, image: Image, changes: Path, log: Path) -> LintResult:
     """lintian --fail-on error over the upload (.changes, .dsc, .buildinfo), as the unprivileged
     builder in a fresh container of the target's lintian layer, without network; output goes to log."""
-    files = [changes] + [changes.with_name(e["name"]) for e in read_changes(changes)["Files"]]
+    files = lintian_files(changes)
     log.write_text("")
     ref = lintian_image(engine, image, log)
     if ref is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,8 @@ from kronos.config import Settings, load_settings
 from kronos.publish.settings import RepoSettings, load_repo_settings
 from kronos.recipe import load_recipes
 from kronos.upload import UploadError, upload
-from kronos.upload.artefacts import BUILDINFO_SUMS, CHANGES_SUMS, refresh_checksums, source_only
-from kronos.upload.check import INSTALL_LINTIAN, lintian_script
+from kronos.upload.artefacts import BUILDINFO_SUMS, CHANGES_SUMS, prepare, read_changes, refresh_checksums, source_only
+from kronos.upload.check import INSTALL_LINTIAN, lintian_files, lintian_script
 from kronos.upload.dput import profile
 from kronos.upload.ledger import UploadLedger, require_newer
 from kronos.upload.plan import Candidate, orig_in_archive, require_published, require_upload_target, uploadable
@@ -254,3 +255,35 @@ def test_upload_refuses_early(tmp_path: Path) -> None:
     with pytest.raises(UploadError, match="nothing to upload for noble: no build output of python3-xenapi"):
         upload(settings, repo, "noble", True)
     assert not (tmp_path / "out").exists() and not (tmp_path / "g").exists()  # nothing made
+
+
+def _quilt_source(tmp: Path) -> Path:
+    """A real 3.0 (quilt) source package (orig + debian tarball) made by dpkg-source -b; its .dsc."""
+    tree = tmp / "hello-1.0"
+    (tree / "debian" / "source").mkdir(parents=True)
+    (tree / "README").write_text("hello\n")
+    (tree / "debian" / "source" / "format").write_text("3.0 (quilt)\n")
+    (tree / "debian" / "changelog").write_text(
+        "hello (1.0-1ubuntu1+kronos1) noble; urgency=medium\n\n  * x\n\n"
+        " -- Kronos Test Uploader <uploads@kronos.invalid>  Mon, 07 Dec 2026 00:00:00 +0000\n")
+    (tree / "debian" / "control").write_text(
+        "Source: hello\nMaintainer: Kronos Test Uploader <uploads@kronos.invalid>\nStandards-Version: 4.6.2\n\n"
+        "Package: hello\nArchitecture: all\nDescription: x\n y\n")
+    subprocess.run(["tar", "-czf", str(tmp / "hello_1.0.orig.tar.gz"), "-C", str(tmp), "--exclude=debian",
+                    "hello-1.0"], check=True)
+    subprocess.run(["dpkg-source", "-b", "hello-1.0"], cwd=tmp, check=True, capture_output=True)
+    return tmp / "hello_1.0-1ubuntu1+kronos1.dsc"
+
+
+@pytest.mark.parametrize("in_archive", [True, False])
+def test_an_upload_of_the_targets_own_source_leaves_the_orig_out(tmp_path: Path, in_archive: bool) -> None:
+    """-sd for a rebuild of the target's own source (the archive has the orig), -sa otherwise; lintian is
+    handed the orig either way (its source checks unpack the .dsc)."""
+    dsc = _quilt_source(tmp_path / "src")
+    c = Candidate("hello", "hello", "1.0-1ubuntu1+kronos1", dsc, orig_in_archive=in_archive)
+    (tmp_path / "work").mkdir()
+    a = prepare(c, "Kronos Test Uploader <uploads@kronos.invalid>", tmp_path / "up", tmp_path / "work")
+    listed = {e["name"] for e in read_changes(a.changes)["Files"]}
+    assert ("hello_1.0.orig.tar.gz" in listed) is not in_archive
+    assert {"hello_1.0-1ubuntu1+kronos1.dsc", "hello_1.0-1ubuntu1+kronos1.debian.tar.xz"} <= listed
+    assert (a.directory / "hello_1.0.orig.tar.gz") in lintian_files(a.changes)
