@@ -17,7 +17,9 @@ import paramiko
 import pytest
 
 from kronos.errors import SmokeError
-from kronos.smoke import ssh, sshkey
+from kronos.smoke import checks, ssh, sshkey
+
+from .test_smoke_checks import context
 
 
 class Recorder(paramiko.ServerInterface):
@@ -141,3 +143,20 @@ def test_the_checks_testinfra_host_offers_only_the_run_key(keys: tuple[sshkey.Ke
         result = ssh.testinfra_host(port, run_key.private).run("echo %s", "hi")
         assert (result.rc, result.stdout) == (0, "ran echo hi\n")
     assert not set(recorder.offered) & others
+
+
+def test_the_checks_process_offers_only_the_run_key(keys: tuple[sshkey.KeyPair, set[str]], tmp_path: Path) -> None:
+    """The whole path: checks.run's child process, the `dom0` fixture, a command in dom0."""
+    run_key, others = keys
+    stand_in = tmp_path / "checks_stand_in.py"
+    stand_in.write_text("def test_runs_in_dom0(dom0):\n    assert dom0.run('uname').stdout == 'ran uname\\n'\n")
+    with server(accept=None) as (port, recorder):
+        code, _ = checks.run(context(run_key.private.parent, port, run_key.private), "smoke of bookworm", 60,
+                             stand_in)
+    assert code == pytest.ExitCode.TESTS_FAILED
+    assert set(recorder.offered) == {run_key.public}, "a key other than the run's was offered"
+    with server(accept=run_key.public) as (port, recorder):
+        code, _ = checks.run(context(run_key.private.parent, port, run_key.private), "smoke of bookworm", 60,
+                             stand_in)
+    assert code == pytest.ExitCode.OK
+    assert recorder.commands == ["uname"] and not set(recorder.offered) & others

@@ -58,6 +58,8 @@ def test_die_with_parent_wraps_argv() -> None:
 def test_timeouts_from_env() -> None:
     assert vm.Timeouts.from_env({}) == vm.Timeouts(60.0, 120.0, 240.0)
     assert vm.Timeouts.from_env({"KRONOS_SMOKE_TIMEOUT_SSH": "30"}).ssh == 30.0
+    assert vm.Timeouts.from_env({}).checks == 900.0
+    assert vm.Timeouts.from_env({"KRONOS_SMOKE_TIMEOUT_CHECKS": "5"}).checks == 5.0
     for bad in ("soon", "0", "-5", "nan"):
         with pytest.raises(SmokeError, match=rf"^environment KRONOS_SMOKE_TIMEOUT_BANNER: '{bad}' is not a positive"):
             vm.Timeouts.from_env({"KRONOS_SMOKE_TIMEOUT_BANNER": bad})
