@@ -43,6 +43,22 @@ def test_the_order_of_the_console_logs_does_not_matter() -> None:
     assert verdicts.migration(GUEST, 3, BEFORE, after, _listing(4)) == []
 
 
+# recorded on the real stack (2026-12-07, xen 4.17.5+72-g01140da4e8-1+deb12u0+kronos2 in QEMU): after
+# `xl migrate` the new domain logs into guest-kronos-guest--incoming.log, which `cat guest-kronos-guest*.log`
+# puts first; the old log ends with the guest freezing for the suspend
+OLD_LOG = ("[    0.000000] Linux version 6.1.0-57-amd64 (debian-kernel@lists.debian.org)\n"
+           "KRONOS-GUEST-UP\n" + "".join(f"KRONOS-GUEST-ALIVE {n}\n" for n in range(1, 30))
+           + "[   81.487553] Freezing user space processes\n[   81.496347] OOM killer disabled.\n")
+INCOMING_LOG = ("[   81.526297] xen:grant_table: Grant tables using version 1 layout\n"
+                "[   82.190716] OOM killer enabled.\n[   82.191199] Restarting tasks ... done.\n"
+                "KRONOS-GUEST-ALIVE 30\nKRONOS-GUEST-ALIVE 31\nKRONOS-GUEST-ALIVE 32\n")
+
+
+def test_the_recorded_migration_passes() -> None:
+    before = OLD_LOG.split("[   81.4")[0]
+    assert verdicts.migration(GUEST, 2, before, INCOMING_LOG + OLD_LOG, _listing(3)) == []
+
+
 def test_a_guest_that_crashed_after_migrating_fails() -> None:
     """on_crash = "preserve": the crashed guest stays listed, under its new domid."""
     after = BEFORE + "KRONOS-GUEST-ALIVE 31\n"
