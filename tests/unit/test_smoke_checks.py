@@ -154,7 +154,7 @@ def test_kronos_smoke_ends_hung_checks_and_tears_the_vm_down(tmp_path: Path, mon
     start = time.monotonic()
     with pytest.raises(SmokeError, match=r"^smoke of bookworm: the checks did not finish within 2 s"):
         command.smoke(s, "bookworm", timeouts=vm.Timeouts(checks=2))
-    assert time.monotonic() - start < 20
+    assert 2 <= time.monotonic() - start < 20  # the stand-in hung until the limit
     assert left == ["vm"]
     run_dir = (s.output_dir / "smoke" / "bookworm" / "latest").resolve()
     assert "checks" in json.loads((run_dir / "times.json").read_text())["prepare"]

@@ -129,10 +129,11 @@ def main(argv: list[str]) -> int:
         (run_dir / "facts.json").write_text(json.dumps(context.facts, indent=2, sort_keys=True) + "\n")
 
 
-def run(context: Context, what: str, limit: float, checks: Path = CHECKS) -> tuple[int, dict[str, Any]]:
-    """Run the checks in a child process (it dies with kronos); returns pytest's exit code and the facts
-    they recorded (facts.json). what names the run in the error line ("smoke of bookworm"). Past limit
-    seconds the child is stopped and that is one SmokeError line."""
+def run(context: Context, what: str, limit: float, checks: Path | None = None) -> tuple[int, dict[str, Any]]:
+    """Run the checks (test_dom0.py unless given) in a child process (it dies with kronos); returns pytest's
+    exit code and the facts they recorded (facts.json). what names the run in the error line ("smoke of
+    bookworm"). Past limit seconds the child is stopped and that is one SmokeError line."""
+    checks = checks or CHECKS
     run_dir = context.run_dir
     (run_dir / "context.json").write_text(context.to_json())
     (run_dir / "facts.json").unlink(missing_ok=True)
