@@ -105,6 +105,7 @@ def qemu_argv(spec: VmSpec) -> list[str]:
         "-cpu", "qemu64",
         "-m", str(spec.memory_mib),
         "-smp", str(spec.cpus),
+        "-nodefaults",  # no default CD-ROM for dom0's udev to probe; every device we need is below
         "-display", "none",
         "-vga", "none",
         "-monitor", "none",

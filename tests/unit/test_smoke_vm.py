@@ -34,7 +34,7 @@ def test_qemu_argv(tmp_path: Path) -> None:
     t = tmp_path
     assert vm.qemu_argv(_spec(tmp_path)) == [
         "qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-cpu", "qemu64", "-m", "3072", "-smp", "2",
-        "-display", "none", "-vga", "none", "-monitor", "none", "-parallel", "none",
+        "-nodefaults", "-display", "none", "-vga", "none", "-monitor", "none", "-parallel", "none",
         "-serial", f"file:{t}/run/serial.log", "-no-reboot",
         "-kernel", f"{t}/xen.elf",
         "-append", "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all noreboot console_timestamps=boot"
