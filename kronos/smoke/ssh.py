@@ -4,10 +4,12 @@ check (the VM and its host key live for one run)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
@@ -33,9 +35,9 @@ class _Accept(paramiko.MissingHostKeyPolicy):
         return None
 
 
-@contextlib.contextmanager
-def session(port: int, private_key: Path, timeout: float = 30.0) -> Iterator[paramiko.SSHClient]:
-    """A connected client for the block, closed afterwards."""
+def connect(port: int, private_key: Path, timeout: float = 30.0) -> paramiko.SSHClient:
+    """A client connected to dom0 that offered the server the run's key and nothing else: paramiko's search
+    of ~/.ssh (look_for_keys) and the ssh agent (allow_agent) are off. The caller closes it."""
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(_Accept())
     try:
@@ -44,10 +46,32 @@ def session(port: int, private_key: Path, timeout: float = 30.0) -> Iterator[par
     except (paramiko.SSHException, OSError) as e:
         client.close()
         raise SmokeError(f"ssh {USER}@{HOST}:{port} failed: {e}") from None
+    return client
+
+
+@contextlib.contextmanager
+def session(port: int, private_key: Path, timeout: float = 30.0) -> Iterator[paramiko.SSHClient]:
+    """A connected client for the block (see connect()), closed afterwards."""
+    client = connect(port, private_key, timeout)
     try:
         yield client
     finally:
         client.close()
+
+
+def testinfra_host(port: int, private_key: Path) -> Any:
+    """A testinfra host over paramiko whose connection is connect()'s: testinfra's own paramiko backend
+    would search ~/.ssh and ask the agent (it ignores IdentitiesOnly), so its client is replaced. A
+    reconnect (testinfra drops the client when the transport died) goes through connect() again."""
+    from testinfra.backend.paramiko import ParamikoBackend
+    from testinfra.host import Host
+
+    class _RunKeyOnly(ParamikoBackend):  # type: ignore[misc]
+        @functools.cached_property
+        def client(self) -> paramiko.SSHClient:
+            return connect(port, private_key)
+
+    return Host(_RunKeyOnly(f"paramiko://{USER}@{HOST}:{port}"))
 
 
 def run(client: paramiko.SSHClient, argv: list[str], timeout: float = 60.0, check: bool = True) -> Result:

@@ -40,15 +40,16 @@ POLL = 0.5
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds each stage may take, counted from QEMU's start."""
+    """Seconds each stage may take: the boot's counted from QEMU's start, the checks' from their start."""
 
     banner: float = 60.0  # Xen prints "Xen version ..."
     dom0_kernel: float = 120.0  # dom0's Linux prints "Linux version ..."
     ssh: float = 240.0  # dom0's sshd answers with its banner through the forwarded port
+    checks: float = 900.0  # the whole run of the checks (every remote command also has its own timeout)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Timeouts:
-        """Defaults, overridden by KRONOS_SMOKE_TIMEOUT_BANNER, _DOM0_KERNEL, _SSH (seconds)."""
+        """Defaults, overridden by KRONOS_SMOKE_TIMEOUT_BANNER, _DOM0_KERNEL, _SSH, _CHECKS (seconds)."""
         env = os.environ if env is None else env
         values: dict[str, float] = {}
         for f in dataclasses.fields(cls):
@@ -104,6 +105,7 @@ def qemu_argv(spec: VmSpec) -> list[str]:
         "-cpu", "qemu64",
         "-m", str(spec.memory_mib),
         "-smp", str(spec.cpus),
+        "-nodefaults",  # no default CD-ROM for dom0's udev to probe; every device we need is below
         "-display", "none",
         "-vga", "none",
         "-monitor", "none",

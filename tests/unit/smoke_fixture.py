@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import struct
 import subprocess
 from pathlib import Path
 
@@ -13,7 +14,35 @@ from kronos.config import Settings, load_settings
 XEN = "4.17.5+72-g01140da4e8-1+deb12u0+kronos1"
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 XEN_CONFIG = "CONFIG_X86_64=y\nCONFIG_SHADOW_PAGING=y\n# CONFIG_PV_SHIM is not set\nCONFIG_NR_CPUS=\"256\"\n"
-XEN_ELF = b"\x7fELF" + b"\x01" * 60
+BUILD_ID = "9031d9ab1eded743dd31291db87f4fb2e90630d0"
+
+
+def elf32(notes: bytes, section: str = ".note") -> bytes:
+    """An ELF32 like Xen's multiboot image: a null section, .text, .shstrtab and a SHT_NOTE section."""
+    shstrtab = b"\0.text\0.shstrtab\0" + section.encode() + b"\0"
+    text = b"\x90" * 16
+    body = text + notes + shstrtab
+    text_at, notes_at, strtab_at = 0x34, 0x34 + len(text), 0x34 + len(text) + len(notes)
+    shoff = 0x34 + len(body)
+    header = b"\x7fELF\x01\x01\x01" + b"\0" * 9 + struct.pack("<HHIIIIIHHHHHH", 2, 3, 1, 0x200000, 0, shoff, 0,
+                                                                0x34, 0, 0, 40, 4, 2)
+
+    def sh(name: int, kind: int, offset: int, size: int) -> bytes:
+        return struct.pack("<IIIIIIIIII", name, kind, 0, 0, offset, size, 0, 0, 4, 0)
+
+    sections = (sh(0, 0, 0, 0) + sh(1, 1, text_at, len(text)) + sh(7, 3, strtab_at, len(shstrtab))
+                + sh(17, 7, notes_at, len(notes)))
+    return header + body + sections
+
+
+def note(name: bytes, kind: int, desc: bytes) -> bytes:
+    def pad(b: bytes) -> bytes:
+        return b + b"\0" * (-len(b) % 4)
+    return struct.pack("<III", len(name), len(desc), kind) + pad(name) + pad(desc)
+
+
+
+XEN_ELF = elf32(note(b"GNU\0", 3, bytes.fromhex(BUILD_ID)))
 
 
 def settings(root: Path) -> Settings:

@@ -19,7 +19,7 @@ from kronos.cache import Cache
 from kronos.errors import SmokeError
 from kronos.smoke import dom0, hypervisor, published
 
-from .smoke_fixture import DEBIAN_KEYRING, XEN, XEN_ELF, hypervisor_deb, publish, settings, stack
+from .smoke_fixture import BUILD_ID, DEBIAN_KEYRING, XEN, XEN_ELF, hypervisor_deb, publish, settings, stack
 
 
 def _load(root: Path) -> published.Published:
@@ -212,6 +212,7 @@ def test_hypervisor_out_of_our_deb(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert h.elf.read_bytes() == XEN_ELF
     assert h.gz_path == "/boot/xen-4.17-amd64.gz"
     assert h.gz_sha256 == hashlib.sha256(gzip.compress(XEN_ELF, mtime=0)).hexdigest()
+    assert h.build_id == BUILD_ID  # the build-id note, what the running Xen must report
     assert h.config["CONFIG_SHADOW_PAGING"] == "y"
     assert h.config["CONFIG_PV_SHIM"] == "n"
     assert h.config["CONFIG_NR_CPUS"] == "256"

@@ -34,7 +34,7 @@ def test_qemu_argv(tmp_path: Path) -> None:
     t = tmp_path
     assert vm.qemu_argv(_spec(tmp_path)) == [
         "qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-cpu", "qemu64", "-m", "3072", "-smp", "2",
-        "-display", "none", "-vga", "none", "-monitor", "none", "-parallel", "none",
+        "-nodefaults", "-display", "none", "-vga", "none", "-monitor", "none", "-parallel", "none",
         "-serial", f"file:{t}/run/serial.log", "-no-reboot",
         "-kernel", f"{t}/xen.elf",
         "-append", "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all noreboot console_timestamps=boot"
@@ -58,6 +58,8 @@ def test_die_with_parent_wraps_argv() -> None:
 def test_timeouts_from_env() -> None:
     assert vm.Timeouts.from_env({}) == vm.Timeouts(60.0, 120.0, 240.0)
     assert vm.Timeouts.from_env({"KRONOS_SMOKE_TIMEOUT_SSH": "30"}).ssh == 30.0
+    assert vm.Timeouts.from_env({}).checks == 900.0
+    assert vm.Timeouts.from_env({"KRONOS_SMOKE_TIMEOUT_CHECKS": "5"}).checks == 5.0
     for bad in ("soon", "0", "-5", "nan"):
         with pytest.raises(SmokeError, match=rf"^environment KRONOS_SMOKE_TIMEOUT_BANNER: '{bad}' is not a positive"):
             vm.Timeouts.from_env({"KRONOS_SMOKE_TIMEOUT_BANNER": bad})

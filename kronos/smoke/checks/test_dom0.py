@@ -1,24 +1,24 @@
 """The checks of the booted dom0 (run by kronos.smoke.checks.run, never collected from tests/).
 
-Fixtures come from kronos.smoke.checks.plugin(): `dom0` (a testinfra host over paramiko), `smoke` (the
-booted VM, our repository, our hypervisor, what our build says about shadow paging), `facts` (what the
-run records in facts.json). testinfra has no timeouts: every remote command runs under `timeout`.
+Fixtures come from kronos.smoke.checks.plugin(): `dom0` (a testinfra host over paramiko, offering the run's
+key only), `smoke` (the checks' Context: our packages' versions, our hypervisor's file and build-id, whether
+it has shadow paging), `facts` (what the run records in facts.json). testinfra has no timeouts: every remote
+command runs under `timeout`, and the whole run has a limit (kronos.smoke.checks.run). What the checks
+decide from the outputs is in verdicts.py.
 The guest checks run in file order on one guest: create, pause, save/restore, migrate, destroy."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kronos.smoke.checks import Context
+from kronos.smoke.checks import Context, verdicts
+from kronos.smoke.checks.verdicts import ALIVE, UP
 
 GUEST = "kronos-guest"
 CONSOLE = f"/var/log/xen/console/guest-{GUEST}*.log"  # xenconsoled --log=guest (the dom0's /etc/default/xen)
-UP = "KRONOS-GUEST-UP"
-ALIVE = "KRONOS-GUEST-ALIVE"
 GUEST_INIT = f"""#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
 echo {UP}
@@ -86,13 +86,13 @@ def wait_alive_after(dom0: Any, before: int, seconds: int = 60) -> None:
 
 def test_xl_info_and_virt_caps(dom0: Any, smoke: Context, facts: dict[str, Any]) -> None:
     info = xl_info(dom0)
-    (smoke.booted.run_dir / "xl-info.txt").write_text("".join(f"{k}: {v}\n" for k, v in info.items()))
+    (smoke.run_dir / "xl-info.txt").write_text("".join(f"{k}: {v}\n" for k, v in info.items()))
     caps = info.get("virt_caps", "").split()
     facts["virt_caps"] = caps
     facts["xen_version"] = f"{info.get('xen_major')}.{info.get('xen_minor')}{info.get('xen_extra', '')}"
     assert "pv" in caps, info.get("virt_caps")
     if smoke.shadow.on:
-        # our build has shadow paging on (as read from smoke.shadow.source): its absence is a failure
+        # the hypervisor being booted has shadow paging on (smoke.shadow.source): its absence is a failure
         assert "shadow" in caps, f"shadow paging is on in {smoke.shadow.source} but virt_caps is {caps}"
 
 
@@ -102,20 +102,22 @@ def test_xenstored_is_oxenstored(dom0: Any) -> None:
 
 
 def test_our_packages_at_our_versions(dom0: Any, smoke: Context, facts: dict[str, Any]) -> None:
-    names = sorted(smoke.booted.dom0.ours)
+    names = sorted(smoke.ours)
     out = sh(dom0, "dpkg-query -W -f '${Package} ${Version}\\n' " + " ".join(names))
     installed = dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
     facts["packages"] = installed
-    ours = {name: smoke.booted.repository.binaries[name].version for name in names}
-    assert installed == ours
+    assert installed == smoke.ours
 
 
-def test_booted_hypervisor_is_the_file_from_our_deb(dom0: Any, smoke: Context) -> None:
-    xen = smoke.booted.hypervisor
-    in_dom0 = sh(dom0, f"sha256sum {xen.gz_path}").split()[0]
-    assert in_dom0 == xen.gz_sha256, f"dom0's {xen.gz_path} is not the file our .deb ships"
-    booted = hashlib.sha256(xen.elf.read_bytes()).hexdigest()
-    assert sh(dom0, f"zcat {xen.gz_path} | sha256sum").split()[0] == booted, "QEMU booted another hypervisor"
+def test_running_hypervisor_is_ours(dom0: Any, smoke: Context, facts: dict[str, Any]) -> None:
+    """What the running Xen says of itself (xl info's build_id) against the build-id note of the
+    hypervisor in our .deb; and dom0's copy of that file is the .deb's."""
+    info = xl_info(dom0)
+    facts["build_id"] = {"running": info.get("build_id", ""), "ours": smoke.build_id}
+    problems = verdicts.running_hypervisor(info, smoke.build_id, f"our .deb's {smoke.gz_path}")
+    assert not problems, "; ".join(problems)
+    in_dom0 = sh(dom0, f"sha256sum {smoke.gz_path}").split()[0]
+    assert in_dom0 == smoke.gz_sha256, f"dom0's {smoke.gz_path} is not the file our .deb ships"
 
 
 def test_xenapi_imports(dom0: Any) -> None:
@@ -168,18 +170,34 @@ def test_save_and_restore(dom0: Any, guest: str) -> None:
     wait_alive_after(dom0, before)
 
 
+def console(dom0: Any) -> str:
+    """The text of every console log of the guest."""
+    return sh(dom0, f"cat {CONSOLE} 2>/dev/null || true")
+
+
 def test_live_migration_to_localhost(dom0: Any, smoke: Context, facts: dict[str, Any], guest: str) -> None:
+    """Proven by the guest: after `xl migrate` it runs under a new domid, not crashed, and its liveness
+    counter goes on from where it was (verdicts.migration)."""
     if not smoke.shadow.on:
-        reason = f"shadow paging is off in our build ({smoke.shadow.source}): PV live migration needs log-dirty"
+        reason = f"shadow paging is off in {smoke.shadow.source}: PV live migration needs log-dirty"
         facts.setdefault("skipped", {})["live-migration"] = reason
         pytest.skip(reason)
     sh(dom0, f"printf '%s' '{LOCAL_TRANSPORT}' >/root/xl-local && chmod 0755 /root/xl-local")
-    before = alive(dom0)
+    domid_before = int(sh(dom0, f"xl domid {guest}").strip())
+    before = console(dom0)
     out = dom0.run("timeout --kill-after=5 180 xl migrate -s /root/xl-local %s localhost 2>&1", guest)
     facts["migration"] = out.stdout.strip().splitlines()[-1:] if out.stdout else []
     assert out.rc == 0 and "Migration successful" in out.stdout, out.stdout[-1000:]
-    assert guest in domains(dom0)
-    wait_alive_after(dom0, before)
+    # up to 60 s for two liveness lines more than before; the verdict says what happened if none came
+    wanted = len(verdicts.counters(before)) + 2
+    sh(dom0, f"for i in $(seq 60); do [ \"$(cat {CONSOLE} 2>/dev/null | grep -c '{ALIVE}')\" -ge {wanted} ] && break;"
+             " sleep 1; done; true", 75)
+    after, listing = console(dom0), sh(dom0, "xl list")
+    (smoke.run_dir / "migration.txt").write_text(f"domid before: {domid_before}\n{listing}")
+    moved = verdicts.xl_list(listing).get(guest)
+    facts["migration_domids"] = [domid_before, moved.domid if moved else None]
+    problems = verdicts.migration(guest, domid_before, before, after, listing)
+    assert not problems, "; ".join(problems)
 
 
 def test_destroy_leaves_only_domain0(dom0: Any, guest: str) -> None:
