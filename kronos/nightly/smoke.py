@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import interrupt
+from ..cache import sha256_file
 from ..config import Settings
 from ..errors import KronosError, SmokeError
 from ..keys import content_key
@@ -73,7 +74,11 @@ def smoke_key(settings: Settings, target: str, suite: str) -> tuple[str, set[str
     hyp = ours.xen_hypervisor(arch)
     key, _ = dom0.dom0_key(settings, Archives(settings, Cache(settings.cache_dir)), settings.target(target), ours)
     names = set(dom0.expected_versions(ours, arch)) | {hyp.name}
-    return content_key({"dom0": key, "hypervisor": hyp.sha256, "packages": ours.packages_sha256}), names
+    # the checks themselves too: stricter checks are run, not answered by a verdict of the old ones
+    checks = Path(dom0.__file__).with_name("checks")
+    code = {p.name: sha256_file(p) for p in sorted(checks.iterdir()) if p.suffix in (".py", ".ml")}
+    return content_key({"dom0": key, "hypervisor": hyp.sha256, "packages": ours.packages_sha256,
+                        "checks": code}), names
 
 
 def smoke_staging(settings: Settings, night: Night, targets: list[str], retries: int,
