@@ -2,9 +2,9 @@
 
 Run as root from the repository root, after `make run` (or with KRONOS_REPO_PATH naming a published tree):
 
-    .venv/bin/python -m bench.smoke [--rounds 1]
+    .venv/bin/python -m bench.smoke [--rounds 1] [--target noble]
 
-Each round runs `kronos smoke --target bookworm` (the dom0 image is made once and then reused: the first
+Each round runs `kronos smoke --target <--target: bookworm>` (the dom0 image is made once and then reused: the first
 round's preparation shows its cost) and prints, from the run's times.json, serial.log and junit.xml, how long
 each stage took and its share of QEMU's start to the last check: Xen to its banner, to dom0's kernel, dom0's
 kernel to its initramfs (/init), the initramfs to systemd, systemd to sshd answering, then each check (the
@@ -59,15 +59,15 @@ def stages(times: dict[str, dict[str, float]], serial: str, cases: list[tuple[st
     return {k: round(v, 1) for k, v in row.items()}
 
 
-def one_round(work: Path, n: int) -> tuple[dict[str, float], dict[str, float]]:
+def one_round(work: Path, n: int, target: str = "bookworm") -> tuple[dict[str, float], dict[str, float]]:
     """(the preparation and wall time, the stages from QEMU's start)."""
     out = work / f"round-{n}"
     logf = work / f"round-{n}.log"
     env = dict(os.environ, KRONOS_OUTPUT_DIR=str(out))
-    wall, code = timed([kronos_executable(), "smoke", "--target", "bookworm"], logf, env=env)
+    wall, code = timed([kronos_executable(), "smoke", "--target", target], logf, env=env)
     if code != 0:
         raise BenchError(f"kronos smoke failed (exit {code}); see {logf}:\n{tail(logf.read_text(), 5)}")
-    run_dir = (out / "smoke" / "bookworm" / "latest").resolve()
+    run_dir = (out / "smoke" / target / "latest").resolve()
     times = json.loads((run_dir / "times.json").read_text())
     cases = [(str(c.get("name")), float(c.get("time", 0))) for c in ET.parse(run_dir / "junit.xml").iter("testcase")]
     serial = (run_dir / "serial.log").read_text(errors="replace")
@@ -79,12 +79,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="bench.smoke", description=__doc__)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--work", type=Path, default=Path("/var/tmp/kronos-bench-smoke"))
+    parser.add_argument("--target", default="bookworm", help="the target to smoke (bookworm, noble)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     rounds = []
     for n in range(1, args.rounds + 1):
-        log(f"round {n}/{args.rounds}: kronos smoke (from {ROOT})")
-        rounds.append(one_round(args.work, n))
+        log(f"round {n}/{args.rounds}: kronos smoke --target {args.target} (from {ROOT})")
+        rounds.append(one_round(args.work, n, args.target))
     heads = " ".join(f"{'round ' + str(i + 1):>16}" for i in range(len(rounds)))
     print(f"{'stage':40} {heads}")
     for name in rounds[-1][0]:

@@ -11,9 +11,12 @@ cat >"$root/etc/network/interfaces" <<'EOF'
 auto lo
 iface lo inet loopback
 
-# net.ifnames=0 on the kernel command line keeps the name eth0
+# net.ifnames=0 on the kernel command line keeps the name eth0; the address is the one QEMU's user
+# network (kronos/smoke/vm.py NETWORK) would lease: no DHCP exchange in the boot
 auto eth0
-iface eth0 inet dhcp
+iface eth0 inet static
+    address 10.0.2.15/24
+    gateway 10.0.2.2
 EOF
 
 # The run's ssh key comes on the kernel command line (kronos.ssh_key=<type>:<base64>), so one image
@@ -37,7 +40,7 @@ cat >"$root/etc/systemd/system/kronos-ssh-key.service" <<'EOF'
 [Unit]
 Description=Authorize the smoke run's ssh key from the kernel command line
 ConditionKernelCommandLine=kronos.ssh_key
-Before=ssh.service ssh.socket
+Before=ssh.service
 
 [Service]
 Type=oneshot

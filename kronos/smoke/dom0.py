@@ -37,7 +37,7 @@ SOURCES_NAME = "kronos.sources"  # mmdebstrap writes it as sources.list.d/<nnnn>
 PIN_NAME = "kronos.pref"
 # from the target's archive, besides its kernel (KERNEL); ours are added by package_list()
 # ocaml-findlib: the checks compile an OCaml program against our libxen-ocaml-dev in dom0
-ARCHIVE_PACKAGES = ("openssh-server", "ifupdown", "isc-dhcp-client", "busybox-static", "systemd-sysv",
+ARCHIVE_PACKAGES = ("openssh-server", "ifupdown", "busybox-static", "systemd-sysv",
                     "ocaml-findlib")
 # dom0's kernel by archive family, each a PV dom0 kernel (CONFIG_XEN_PV, CONFIG_XEN_DOM0, hvc0 built in).
 # Ubuntu: the generic kernel without linux-modules-extra (and without linux-firmware, which

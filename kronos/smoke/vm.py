@@ -26,6 +26,9 @@ from ..run import die_with_parent, spawn
 
 QEMU = "qemu-system-x86_64"
 HOST = "127.0.0.1"
+# QEMU's user network, spelled out: dom0 takes 10.0.2.15 statically (dom0-customize.sh) instead of
+# asking its DHCP server (no dhclient in dom0, nothing to wait for in networking.service)
+NETWORK = "net=10.0.2.0/24,host=10.0.2.2,dns=10.0.2.3"
 # -cpu max crashes the PV dom0 under TCG (BUILD-HOST.md); qemu64 boots it
 XEN_CMDLINE = ("console=com1", "com1=115200,8n1", "loglvl=all", "guest_loglvl=all", "noreboot",
                "console_timestamps=boot")
@@ -116,7 +119,7 @@ def qemu_argv(spec: VmSpec) -> list[str]:
         "-append", " ".join(xen_args),
         "-initrd", ",".join(modules),
         "-drive", f"file={spec.disk},if=virtio,format=raw,snapshot=on",
-        "-netdev", f"user,id=n0,hostfwd=tcp:{HOST}:{spec.port}-:22",
+        "-netdev", f"user,id=n0,{NETWORK},hostfwd=tcp:{HOST}:{spec.port}-:22",
         "-device", "virtio-net-pci,netdev=n0",
     ]
 

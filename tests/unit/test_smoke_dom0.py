@@ -99,7 +99,7 @@ def test_copy_uri() -> None:
 def test_package_list_names_our_xen_series(tmp_path: Path) -> None:
     p = _load(publish(tmp_path / "repo", stack()))
     assert dom0.package_list(p, "amd64") == (
-        "linux-image-amd64", "openssh-server", "ifupdown", "isc-dhcp-client", "busybox-static", "systemd-sysv",
+        "linux-image-amd64", "openssh-server", "ifupdown", "busybox-static", "systemd-sysv",
         "ocaml-findlib", "xen-system-amd64", "xen-utils-4.17", "libxen-ocaml", "libxen-ocaml-dev", "python3-xenapi")
     assert dom0.package_list(p, "amd64", "ubuntu")[:3] == ("linux-image-virtual", "initramfs-tools", "openssh-server")
     assert dom0.expected_versions(p, "amd64") == {
@@ -197,7 +197,7 @@ def test_installed_versions_and_the_pin_check(tmp_path: Path) -> None:
 
 def test_customize_script_writes_what_the_issue_asks() -> None:
     script = dom0.CUSTOMIZE.read_text()
-    for needle in ("iface eth0 inet dhcp", "/dev/vda\\t/\\text4", "kronos-dom0", "kronos.ssh_key=",
+    for needle in ("iface eth0 inet static", "/dev/vda\\t/\\text4", "kronos-dom0", "kronos.ssh_key=",
                    "Before=ssh.service", "*kronos.sources", dom0.PIN_NAME):
         assert needle in script, needle
 

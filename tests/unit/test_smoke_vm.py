@@ -42,7 +42,8 @@ def test_qemu_argv(tmp_path: Path) -> None:
         "-initrd", f"{t}/vmlinuz root=/dev/vda rw console=hvc0 net.ifnames=0 kronos.ssh_key=ssh-ed25519:AAAA,"
                    f"{t}/initrd.img",
         "-drive", f"file={t}/dom0.img,if=virtio,format=raw,snapshot=on",
-        "-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:2222-:22", "-device", "virtio-net-pci,netdev=n0"]
+        "-netdev", "user,id=n0,net=10.0.2.0/24,host=10.0.2.2,dns=10.0.2.3,hostfwd=tcp:127.0.0.1:2222-:22",
+        "-device", "virtio-net-pci,netdev=n0"]
 
 
 def test_module_words() -> None:

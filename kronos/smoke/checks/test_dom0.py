@@ -35,7 +35,7 @@ chmod 0755 /root/guest/init
 (cd /root/guest && find . | cpio -o -H newc --quiet | gzip -1 >/root/guest.img)
 kernel=$(ls /boot/vmlinuz-* | head -n 1)
 printf 'name = "{GUEST}"\\ntype = "pv"\\nkernel = "%s"\\nramdisk = "/root/guest.img"\\n' "$kernel" >/root/guest.cfg
-printf 'extra = "console=hvc0"\\nmemory = 128\\nvcpus = 1\\non_crash = "preserve"\\n' >>/root/guest.cfg
+printf 'extra = "console=hvc0 quiet"\\nmemory = 128\\nvcpus = 1\\non_crash = "preserve"\\n' >>/root/guest.cfg
 """
 # lists the domains through Xenctrl and names them through Xenstore (also tests/ocaml/xen_domains.ml)
 XEN_DOMAINS = Path(__file__).with_name("xen_domains.ml")
