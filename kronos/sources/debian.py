@@ -36,13 +36,6 @@ class Listing:
     index: str  # "<archive> <suite> <component>/source/Sources<ext> sha256 <hex>"
 
 
-def lookup(archives: Archives, archive: Archive, suite: str, package: str, version: str | None,
-           components: tuple[str, ...]) -> tuple[str, dict[str, object]]:
-    """The Sources stanza of package (at version, or the highest) in suite; returns (mirror, stanza)."""
-    listing, stanza = find(archives, archive, suite, package, version, components)
-    return listing.mirror, dict(stanza)
-
-
 def find(archives: Archives, archive: Archive, suite: str, package: str, version: str | None,
          components: tuple[str, ...]) -> tuple[Listing, Sources]:
     """The Sources stanza of package (at version, or the highest) in suite, and where it was listed."""
