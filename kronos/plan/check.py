@@ -27,7 +27,7 @@ def write_inputs(c: Closure, idx: PlanIndices, rules: PlanRules, dest: Path, dro
     whose binaries are left out."""
     dest.mkdir(parents=True, exist_ok=True)
     binaries, sources = [], []
-    modelled = {s.name: [idx.modelled(i) for i in s.packages] for s in idx.froms}
+    modelled = {s.name: [idx.modelled(i, s.packages) for i in s.packages] for s in idx.froms}
     for key, m in c.members.items():
         stanza = Sources(m.entry.stanza.dump())
         for field in relations.BUILD_FIELDS:

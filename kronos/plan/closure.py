@@ -75,6 +75,7 @@ class Closure:
     members: dict[str, Member] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    assumptions: list[str] = field(default_factory=list)  # what the rebuilt-binary model could not decide
 
 
 class _Run:
@@ -261,6 +262,17 @@ def compute(idx: PlanIndices, rules: PlanRules, names: Sequence[str],
         out.wants.append(Want(name) if sol is None or sol.ok else Want(name, sol.problems, sol.missing))
     out.edges = _edges(run)
     out.members = _chains(run, wants, out.edges)
+    out.assumptions = _assumptions(idx, out)
+    return out
+
+
+def _assumptions(idx: PlanIndices, c: Closure) -> list[str]:
+    """What the model kept as it is for the backported members' binaries (kronos.plan.rebuilt)."""
+    out = []
+    for m in sorted(c.members.values(), key=lambda m: m.key):
+        if m.kind != REBUILD:
+            binaries = [b.strip() for b in str(m.entry.stanza.get("Binary", "")).split(",") if b.strip()]
+            out += idx.assumptions(m.suite, m.source, binaries)
     return out
 
 

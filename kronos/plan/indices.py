@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from debian.deb822 import Sources
+from debian.deb822 import Packages, Sources
 from debian.debian_support import Version
 
 from ..archive import indices
@@ -22,12 +22,12 @@ from ..cache import atomic_path, sha256_file
 from ..config import Archive, Settings, Target
 from ..keys import content_key
 from ..log import step
-from . import model
+from . import model, rebuilt
 from .rules import Model
 from .solver import Repo
 
 TARGET_PRIORITY = 100
-MODEL_FORMAT = 2  # bump when model.model_packages writes something else for the same inputs
+MODEL_FORMAT = 3  # bump when rebuilt.rebuild_packages writes something else for the same inputs
 FROM_PRIORITY = 50  # the first --from suite; each later one 1 less
 OURS = "recipes"  # the repo of the recipes' binaries
 
@@ -121,8 +121,19 @@ class PlanIndices:
         return self._arch
 
     @cached_property
-    def _libs(self) -> set[str]:
-        return model.sectioned([i.path for s in self.own for i in s.packages], self.model.unversion_sections)
+    def _target(self) -> rebuilt.Suite:
+        """The target's side of the rebuilt-binary model: its suite's and pockets' Packages."""
+        return rebuilt.read_suite([i.path for s in self.own for i in s.packages], self.model)
+
+    @functools.cache  # noqa: B019  # PlanIndices lives for one run
+    def rebuild(self, files: tuple[Path, ...]) -> rebuilt.Rebuild:
+        """The model for binaries of the suite whose Packages files are files."""
+        return rebuilt.Rebuild(self.model, rebuilt.read_suite(files, self.model), self._target)
+
+    def _model_key(self) -> list[object]:
+        m = self.model
+        return [MODEL_FORMAT, [i.sha256 for s in self.own for i in s.packages], [p.pattern for p in m.drop],
+                m.library_sections, m.compiler_sources, [p.pattern for p in m.regenerated], m.abi_suffixes]
 
     @cached_property
     def essential(self) -> list[str]:
@@ -136,15 +147,30 @@ class PlanIndices:
             tmp.write_text("\n".join(found) + "\n")
         return found
 
-    def modelled(self, index: Index) -> Path:
-        key = content_key([MODEL_FORMAT, index.sha256, [i.sha256 for s in self.own for i in s.packages],
-                           [p.pattern for p in self.model.drop], self.model.unversion_sections,
-                           self.model.compiler_sources])
+    def modelled(self, index: Index, suite: Sequence[Index] = ()) -> Path:
+        """index's binaries as rebuilt on the target; suite: all the Packages indices of index's suite
+        (its other components' libraries), index alone when empty."""
+        whole = tuple(suite) or (index,)
+        key = content_key([*self._model_key(), index.sha256, [i.sha256 for i in whole]])
         out = self.cache_root / "plan" / f"{key}.Packages"
         if not out.exists():
             with step(f"modelling {index.path.name[:12]}… as rebuilt on {self.target.name}"):
-                model.model_packages(index.path, out, self.model, self._libs)
+                rebuilt.rebuild_packages(index.path, out, self.rebuild(tuple(i.path for i in whole)))
         return out
+
+    def assumptions(self, suite_name: str, source: str, binaries: Sequence[str]) -> list[str]:
+        """What the model could not decide from the indices for these binaries of source (their --from
+        suite's stanzas, modelled again)."""
+        s = next(s for s in self.froms if s.name == suite_name)
+        rebuild = self.rebuild(tuple(i.path for i in s.packages))
+        out: list[str] = []
+        for index in s.packages:
+            for name in binaries:
+                for chunk in by_name(index.path).get(name, ()):
+                    stanza = Packages(chunk)
+                    if str(stanza.get("Source", name)).split()[0] == source:
+                        out += rebuild.stanza(stanza)
+        return sorted(set(out))
 
     def _solv(self, files: Sequence[Path]) -> Path:
         return self.cache_root / "plan" / f"{content_key([str(f) for f in files])}.solv"
@@ -159,7 +185,7 @@ class PlanIndices:
             out.append(Repo(OURS, (self.modelled(Index("Packages", sha256_file(self.ours), self.ours)),),
                             TARGET_PRIORITY - 1))
         for n, s in enumerate(self.froms):
-            files = tuple(self.modelled(i) for i in s.packages)
+            files = tuple(self.modelled(i, s.packages) for i in s.packages)
             out.append(Repo(s.name, files, FROM_PRIORITY - n, self._solv(files)))
         return out
 

@@ -1,17 +1,9 @@
-"""The model `kronos plan` solves: a `--from` suite's binaries as rebuilt on the target, and a
-source's build relations as the build will see them.
-
-- A member's binaries are rebuilt on the target, so the constraints such a rebuild regenerates are
-  dropped from their `--from` stanzas: a relation whose name matches `plan.model.drop` (an OCaml ABI
-  virtual package, the suite's compiler) becomes the unversioned package that provides it in that
-  suite, unless the compiler's own sources (`plan.model.compiler_sources`) build it; then it goes.
-  A versioned relation on a package the target has in a section of `plan.model.unversion_sections`
-  loses its version (shared libraries: the rebuild's shlibs name the target's version). Everything
-  else (names, versions of other packages, Provides, Conflicts) stays.
-- A source's build relations: Build-Depends(-Arch, -Indep) and Build-Conflicts(-Arch, -Indep) reduced
-  for the architecture and build profiles as dpkg does (kronos.graph.relations), with the known
-  rewrites and under-stated dependencies of plan.toml applied, plus build-essential and the target's
-  Essential packages.
+"""The model `kronos plan` solves, the build side (a member's binaries as rebuilt on the target are
+kronos.plan.rebuilt's): the target's Essential packages, and a source's build relations as the build
+will see them: Build-Depends(-Arch, -Indep) and Build-Conflicts(-Arch, -Indep) reduced for the
+architecture and build profiles as dpkg does (kronos.graph.relations), with the known rewrites and
+under-stated dependencies of plan.toml applied, plus build-essential and the target's Essential
+packages.
 """
 
 from __future__ import annotations
@@ -23,12 +15,10 @@ from typing import Any
 
 from debian.deb822 import Packages, PkgRelation
 
-from ..cache import atomic_path
 from ..graph import relations
 from ..graph.relations import Group
-from .rules import Model, Rewrite, Understated
+from .rules import Rewrite, Understated
 
-RUN_FIELDS = ("Pre-Depends", "Depends")
 CONFLICT_FIELDS = ("Build-Conflicts", "Build-Conflicts-Arch", "Build-Conflicts-Indep")
 ALWAYS = "build-essential"
 
@@ -42,75 +32,6 @@ def essential(paths: Iterable[Path]) -> list[str]:
                 if str(stanza.get("Essential", "")).strip() == "yes":
                     found.add(str(stanza["Package"]))
     return sorted(found)
-
-
-def sectioned(paths: Iterable[Path], sections: Sequence[str]) -> set[str]:
-    """Names of the packages in the given Packages files whose Section is one of sections."""
-    wanted = set(sections)
-    found: set[str] = set()
-    if not wanted:
-        return found
-    for path in paths:
-        with path.open("rb") as f:
-            for stanza in Packages.iter_paragraphs(f, fields=["Package", "Section"], use_apt_pkg=False):
-                section = str(stanza.get("Section", "")).rsplit("/", 1)[-1]
-                if section in wanted:
-                    found.add(str(stanza["Package"]))
-    return found
-
-
-def providers(src: Path, compiler_sources: Sequence[str]) -> dict[str, str]:
-    """Each virtual package a Packages file's stanzas provide -> the first package providing it, leaving
-    out what the compiler's own sources build."""
-    out: dict[str, str] = {}
-    compiler = set(compiler_sources)
-    with src.open("rb") as f:
-        for stanza in Packages.iter_paragraphs(f, fields=["Package", "Source", "Provides"], use_apt_pkg=False):
-            name = str(stanza["Package"])
-            if str(stanza.get("Source", name)).split()[0] in compiler:
-                continue
-            for group in relations.parse(str(stanza.get("Provides", ""))):
-                for rel in group:
-                    out.setdefault(rel["name"], name)
-    return out
-
-
-def model_relations(text: str, model: Model, libs: set[str], provided: Mapping[str, str] | None = None) -> str:
-    """text as rebuilt on the target. A relation matching model.drop (an OCaml ABI virtual package, the
-    suite's compiler) becomes the unversioned package behind it (`provided`: virtual -> provider, the
-    compiler's own packages left out): the rebuild depends on that package under a new ABI name. It goes
-    when nothing else provides it. A versioned relation on a package in libs loses its version."""
-    groups: list[Group] = []
-    for group in relations.parse(text):
-        kept = []
-        for rel in group:
-            if any(p.fullmatch(rel["name"]) for p in model.drop):
-                provider = (provided or {}).get(rel["name"])
-                if provider is not None:
-                    kept.append({**rel, "name": provider, "version": None})
-                continue
-            if rel["name"] in libs and rel.get("version"):
-                rel = {**rel, "version": None}
-            kept.append(rel)
-        if kept:
-            groups.append(kept)
-    rendered: str = PkgRelation.str(groups)  # type: ignore[arg-type]  # python-debian's own dicts
-    return rendered
-
-
-def model_packages(src: Path, dest: Path, model: Model, libs: set[str]) -> None:
-    """Write src's stanzas with their run-time relations modelled as rebuilt on the target."""
-    provided = providers(src, model.compiler_sources)
-    with src.open("rb") as f, atomic_path(dest, sync=False) as tmp, tmp.open("wb") as out:
-        for stanza in Packages.iter_paragraphs(f, use_apt_pkg=False):
-            for field in RUN_FIELDS:
-                if field in stanza:
-                    modelled = model_relations(str(stanza[field]), model, libs, provided)
-                    if modelled:
-                        stanza[field] = modelled
-                    else:
-                        del stanza[field]
-            out.write(stanza.dump().encode() + b"\n")
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,7 @@ def to_json(c: Closure) -> dict[str, Any]:
                      "broken_by_profiles": breaking_profiles(c, e)}
                     for e in cycle_edges(c, step)] for step in order if cycle_edges(c, step)],
         "notes": c.notes,
+        "assumptions": c.assumptions,
     }
 
 
@@ -117,4 +118,5 @@ def lines(c: Closure) -> list[str]:
             out.append(f"cannot satisfy {w.name}: no candidate anywhere for {what}" if w.missing
                        else f"cannot satisfy {w.name}: {what}")
     out += [f"note: {n}" for n in c.notes]
+    out += [f"assumed: {a}" for a in c.assumptions]
     return out

@@ -35,12 +35,13 @@ def _q(text: str) -> str:
 
 
 def recipe_toml(m: Member, target: str, profiles: tuple[str, ...]) -> str:
-    lines = [f"# Written by `kronos plan`: {m.kind} of {m.source} {m.entry.version} ({m.suite}) for {target}.",
+    lines = [f"# Written by `kronos plan`: {m.kind} of {m.source} {m.entry.version} ({m.entry.suite}) for {target}.",
              f"# Pulled in by: {' <- '.join(m.chain)}"]
     lines += [f"# Rewrite: {r}" for r in m.rewrites]
     if m.rule:
         lines.append(f"# Transition rule: {m.rule}")
-    lines += [f"targets = [{_q(target)}]", "", "[source]", 'kind = "debian"', f"suite = {_q(m.suite)}",
+    # the suite that lists this version: a rebuild's may be a pocket's (bookworm-updates), not the target's
+    lines += [f"targets = [{_q(target)}]", "", "[source]", 'kind = "debian"', f"suite = {_q(m.entry.suite)}",
               f"package = {_q(m.source)}", f"version = {_q(m.entry.version)}", "", "[build]",
               f"profiles = [{', '.join(map(_q, profiles))}]",
               f"options = [{', '.join(_q(p) for p in profiles if p in ('nocheck', 'nodoc'))}]", ""]
@@ -51,7 +52,7 @@ def rewrites_patch(settings: Settings, archives: Archives, m: Member, target: st
     """A patch of the member's debian/control with its rewrites applied."""
     archive = settings.archive_of(settings.target(target))
     with scratch(settings.cache_dir, f"plan-{m.source}-") as work:
-        got = debian.fetch(archives, archive, m.suite, m.source, m.entry.version,
+        got = debian.fetch(archives, archive, m.entry.suite, m.source, m.entry.version,
                            settings.target(target).components, work / "fetched")
         tree = work / "b"
         run(["dpkg-source", "--no-check", "-x", str(got.dsc), str(tree)], cwd=work)

@@ -22,10 +22,14 @@ class Model:
     """How a `--from` suite's binary is modelled as rebuilt on the target."""
 
     drop: tuple[re.Pattern[str], ...]  # relation names a rebuild regenerates (ABI virtuals, the compiler)
-    unversion_sections: tuple[str, ...]  # a versioned relation on a target package of these sections loses its version
+    library_sections: tuple[str, ...]  # shared-library packages: a rebuild's shlibs name the target's
     # a dropped relation becomes the package providing it in the same suite, unless that package is built by
     # one of these sources (the compiler: its packages provide the stdlib's ABI names and ocaml-<version>)
     compiler_sources: tuple[str, ...] = ()
+    # relation names a helper (dh_python3, dh_perl, dh-r, ...) generates from the build environment:
+    # each becomes the target's one name the same pattern matches
+    regenerated: tuple[re.Pattern[str], ...] = ()
+    abi_suffixes: tuple[str, ...] = ()  # ABI transitions' package-name suffixes (t64): the same SONAME
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,9 @@ def load_rules(root: Path) -> PlanRules:
         s.done()
     per_source.done()
     m = plan.sub("model")
-    model = Model(tuple(_pattern(m, "drop", p) for p in m.strings("drop")), m.strings("unversion_sections"),
-                  m.strings("compiler_sources"))
+    model = Model(tuple(_pattern(m, "drop", p) for p in m.strings("drop")), m.strings("library_sections"),
+                  m.strings("compiler_sources"), tuple(_pattern(m, "regenerated", p) for p in m.strings("regenerated")),
+                  m.strings("abi_suffixes"))
     m.done()
     rewrites = []
     for t in _list(plan, "rewrites"):

@@ -79,6 +79,7 @@ def load(request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
 def solve(pool: Any, pseudo: Any) -> dict[str, Any]:
     job = pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE, pseudo.id)
     solver = pool.Solver()
+    solver.set_flag(solv.Solver.SOLVER_FLAG_IGNORE_RECOMMENDED, 1)  # apt-get build-dep and sbuild do not install them
     found = solver.solve([job])
     if found:
         texts: list[str] = []

@@ -15,7 +15,6 @@ from kronos.config import load_settings
 from kronos.errors import ConfigError
 from kronos.plan import closure, output, rules, solver
 from kronos.plan.indices import Index, PlanIndices, Suite
-from kronos.plan.model import model_relations, providers
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).with_name("plan_fixture")
@@ -115,30 +114,6 @@ def test_cycle_is_one_step_with_its_edges(idx: PlanIndices) -> None:
     # a profile that drops the cyclic dependency (cyc-b's <!stage1>) breaks the cycle
     c = closure.compute(idx, rules.load_rules(ROOT), ["libcyc-a-dev"], ("nocheck", "stage1"))
     assert len(output.steps(c)) == 2
-
-
-def test_model_drops_what_a_rebuild_regenerates() -> None:
-    model = rules.load_rules(ROOT).model
-    text = "libc6 (>= 2.38), ocaml-base-5.4.1, libfoo-ocaml-dev-ab12c | libbar (>= 1), libzstd1 (>= 1.5)"
-    assert model_relations(text, model, {"libc6"}) == "libc6, libbar (>= 1), libzstd1 (>= 1.5)"
-    # the package behind an ABI virtual package stays a dependency, unversioned: the rebuild depends on it
-    # under a new ABI name; the compiler's own packages are not in `provided` (providers() leaves them out)
-    provided = {"libfoo-ocaml-dev-ab12c": "libfoo-ocaml-dev"}
-    assert model_relations(text, model, {"libc6"}, provided) == \
-        "libc6, libfoo-ocaml-dev | libbar (>= 1), libzstd1 (>= 1.5)"
-
-
-def test_providers_leave_out_the_compiler(tmp_path: Path) -> None:
-    packages = tmp_path / "Packages"
-    packages.write_text(
-        "Package: libfoo-ocaml-dev\nSource: ocaml-foo (1.0-1)\nVersion: 1.0-1+b1\nArchitecture: amd64\n"
-        "Provides: libfoo-ocaml-dev-ab12c\n\n"
-        "Package: libstdlib-ocaml-dev\nSource: ocaml\nVersion: 5.4.1-1\nArchitecture: amd64\n"
-        "Provides: libstdlib-ocaml-dev-1ltp0\n\n"
-        "Package: ocaml\nVersion: 5.4.1-1\nArchitecture: amd64\nProvides: ocaml-5.4.1\n\n")
-    assert providers(packages, ("ocaml",)) == {"libfoo-ocaml-dev-ab12c": "libfoo-ocaml-dev"}
-    assert providers(packages, ()) == {"libfoo-ocaml-dev-ab12c": "libfoo-ocaml-dev",
-                                       "libstdlib-ocaml-dev-1ltp0": "libstdlib-ocaml-dev", "ocaml-5.4.1": "ocaml"}
 
 
 def test_missing_solver_module_is_one_line(idx: PlanIndices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
