@@ -82,7 +82,8 @@ def load(request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     return pool, problems
 
 
-def solve(pool: Any, pseudo: Any) -> dict[str, Any]:
+def solve(pool: Any, pseudo: Any, reasons: bool = True) -> dict[str, Any]:
+    """One problem's answer; without reasons, why is empty (a trial of the minimization)."""
     job = pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE, pseudo.id)
     solver = pool.Solver()
     solver.set_flag(solv.Solver.SOLVER_FLAG_IGNORE_RECOMMENDED, 1)
@@ -101,7 +102,7 @@ def solve(pool: Any, pseudo: Any) -> dict[str, Any]:
     new = [s for s in solver.transaction().newsolvables() if s.id != pseudo.id]
     installed = [[s.repo.name, s.name, s.evr, _source(s)] for s in new]
     return {"ok": True, "problems": [], "missing": [], "installed": sorted(installed),
-            "why": sorted(why(pool, solver, pseudo, new), key=lambda w: w[:3])}
+            "why": sorted(why(pool, solver, pseudo, new), key=lambda w: w[:3]) if reasons else []}
 
 
 def _relation(dep: Any) -> str:
@@ -153,7 +154,7 @@ def _scanned(pool: Any, s: Any, chosen: dict[int, int]) -> list[tuple[Any, Any]]
 def why(pool: Any, solver: Any, pseudo: Any, new: list[Any]) -> list[list[Any]]:
     """For each installed package: [repo, name, version, by, field, relation, decided] (see above).
     Requirers decided earlier come first, so following `by` always ends at the pseudo package."""
-    chosen = {d.solvable.id: n for n, d in enumerate(solver.all_decisions()) if d.p > 0}
+    chosen = {p: n for n, p in enumerate(solver.raw_decisions(1))}  # installed, in the order decided
     out = []
     for s in new:
         found = _requirers(solver, s, chosen)
@@ -220,7 +221,7 @@ def minimize(pool: Any, problems: dict[str, Any], request: dict[str, Any]) -> tu
         view.consider({pairs[k] for k in trial})
         answers = {}
         for pid in affected:
-            answers[pid] = solve(pool, problems[pid])
+            answers[pid] = solve(pool, problems[pid], reasons=False)  # solved again with them at the end
             if not answers[pid]["ok"]:
                 break
         if all(a["ok"] for a in answers.values()):
