@@ -14,6 +14,7 @@ Request:
             base (repo names always considered); a member is dropped when every problem that
             remains (its own is dropped with it) is still solvable from the base repos and the
             binaries of the members kept, all repos then equally preferred (apt's choice: the highest version)
+            Recommends are not followed in either task.
 Answer: {solutions: {id: {ok, problems: [text], missing: [dep], installed: [[repo, name, version,
 source]], why: [[repo, name, version, by, field, relation, decided]]}}, kept: [key]} (kept only for
 "minimize"). why says, for each installed package, which relation of which installed package required
