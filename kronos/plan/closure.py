@@ -12,7 +12,8 @@ installable on the target and every member builds there.
    built with the old tool, while the closure brings the new one, makes that source a rebuild member;
    rebuilds are solved like the others (1, 2), and the rule applies to them in turn.
 The solutions of the final set give the build order (a member after the members whose binaries its
-build installs) and each member's chain to the name that pulled it in.
+build installs) and, through the solver's decisions (kronos.plan.chains), each member's chain to the
+name that pulled it in, with the relation behind each link.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..graph import relations
 from ..log import step
 from ..packaging.versions import own_rebuild
 from . import solver
+from .chains import Link, chains, walk
 from .indices import PlanIndices, SourceEntry
 from .model import build_needs
 from .reach import Reach, reachable
@@ -41,8 +43,10 @@ class Member:
     kind: str
     chain: tuple[str, ...]  # (source, ..., the wanted name)
     entry: SourceEntry
+    links: tuple[Link, ...] = ()  # links[i]: which relation of chain[i + 1] forced chain[i] (empty: unknown)
     rewrites: tuple[str, ...] = ()
     rule: str = ""  # the transition rule that made a rebuild
+    pulled_by: tuple[str, solver.Package] | None = None  # a rebuild's: (the member whose build installs it, the binary)
     build_problems: tuple[str, ...] = ()  # why its build environment does not solve (empty: it does)
     reachable: bool | None = None  # whether the mirror serves its .dsc and files (None: not checked)
     unreachable: str = ""  # the first file it does not serve, and why
@@ -54,6 +58,7 @@ class Edge:
     frm: str  # member key built after `to`
     to: str
     why: str  # the binary installed
+    link: Link | None = None  # which of frm's build relations installed it (to's source is the link's A)
 
 
 @dataclass(frozen=True)
@@ -198,7 +203,7 @@ class _Run:
                 continue
             for m in list(self.members.values()):
                 sol = self.solutions.get(f"build:{m.key}")
-                for repo, pkg, _v, src in (sol.installed if sol else ()):
+                for repo, pkg, v, src in (sol.installed if sol else ()):
                     key = f"{self.target}/{src}"
                     if repo != self.target or key in self.members or not rule.consumers.search(pkg):
                         continue
@@ -206,8 +211,8 @@ class _Run:
                     if entry is None or not _build_depends_on(entry, rule.tool, self.idx.arch):
                         continue
                     version = own_rebuild(entry.version, self.idx.target, 1)
-                    added.append(self.add_member(Member(key, src, version, self.target, REBUILD,
-                                                        (src, *m.chain), entry, rule=rule.name)))
+                    added.append(self.add_member(Member(key, src, version, self.target, REBUILD, (src, *m.chain),
+                                                        entry, rule=rule.name, pulled_by=(m.key, (repo, pkg, v)))))
         return added
 
 
@@ -261,7 +266,7 @@ def compute(idx: PlanIndices, rules: PlanRules, names: Sequence[str],
         sol = run.solutions.get(pid)
         out.wants.append(Want(name) if sol is None or sol.ok else Want(name, sol.problems, sol.missing))
     out.edges = _edges(run)
-    out.members = _chains(run, wants, out.edges)
+    out.members = _chains(run, wants)
     out.assumptions = _assumptions(idx, out)
     return out
 
@@ -283,34 +288,21 @@ def _edges(run: _Run) -> list[Edge]:
         for repo, pkg, ver, src in (sol.installed if sol else ()):
             to = f"{repo}/{src}"
             if to in run.members and to != key:
-                edges.append(Edge(key, to, f"{pkg} {ver}"))
+                found = walk(sol, f"build:{key}", (repo, pkg, ver)) if sol else None
+                edges.append(Edge(key, to, f"{pkg} {ver}", found[1] if found else None))
     return sorted(set(edges), key=lambda e: (e.frm, e.to, e.why))
 
 
-def _chains(run: _Run, wants: list[tuple[str, str]], edges: list[Edge]) -> dict[str, Member]:
-    """Each member's chain by the shortest path from a wanted name in the final solutions."""
-    chain: dict[str, tuple[str, ...]] = {}
-    queue: list[tuple[str, tuple[str, ...]]] = []
-    for name, pid in wants:
-        if pid.startswith("build:"):
-            queue.append((pid.removeprefix("build:"), (name,)))
-        for repo, _p, _v, src in (run.solutions[pid].installed if pid in run.solutions else ()):
-            if f"{repo}/{src}" in run.members:
-                queue.append((f"{repo}/{src}", (src, name)))
-    while queue:
-        key, path = queue.pop(0)
-        if key in chain:
-            continue
-        chain[key] = path
-        for e in edges:
-            if e.frm == key:
-                queue.append((e.to, (run.members[e.to].source, *path)))
+def _chains(run: _Run, wants: list[tuple[str, str]]) -> dict[str, Member]:
+    """Each member's chain and links from the solver's decisions in the final solutions."""
+    found = chains(run.solutions, {k: m.source for k, m in run.members.items()}, wants,
+                   {k: m.pulled_by for k, m in run.members.items() if m.pulled_by and m.pulled_by[0] in run.members})
     out = {}
     for key, m in run.members.items():
         sol = run.solutions.get(f"build:{key}")
         problems = sol.problems if sol is not None and not sol.ok else ()
-        keep = m.chain if m.kind == REBUILD else chain.get(key, m.chain)
+        chain, links = found.get(key, (m.chain, ()))
         reach = run.reach.get(key)
-        out[key] = replace(m, chain=keep, build_problems=problems, reachable=reach.ok if reach else None,
+        out[key] = replace(m, chain=chain, links=links, build_problems=problems, reachable=reach.ok if reach else None,
                            unreachable=reach.missing if reach else "", made_dsc=reach.made if reach else "")
     return out

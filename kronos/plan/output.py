@@ -1,4 +1,5 @@
-"""A closure in build order (cycles as one step each, with the edges that make them), as text or JSON."""
+"""A closure in build order (cycles as one step each, with the edges that make them), as text or JSON;
+each member's chain with the relation behind each link (kronos.plan.chains)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from typing import Any
 
 from ..graph import relations
-from .closure import Closure, Edge
+from .closure import Closure, Edge, Member
 
 
 def steps(c: Closure) -> list[list[str]]:
@@ -48,12 +49,14 @@ def steps(c: Closure) -> list[list[str]]:
 
 def breaking_profiles(c: Closure, edge: Edge) -> list[str]:
     """The build profiles that would drop the build dependency behind edge (`<!stage1>`: stage1)."""
-    binary = edge.why.split()[0]
+    names = {edge.why.split()[0]}
+    if edge.link is not None and edge.link.field == "Build-Depends":  # the relation in the stanza that brought it
+        names |= {rel["name"] for group in relations.parse(edge.link.relation) for rel in group}
     found = []
     for field in relations.BUILD_FIELDS:
         for group in relations.parse(str(c.members[edge.frm].entry.stanza.get(field, ""))):
             for rel in group:
-                if rel["name"] != binary or not rel.get("restrictions"):
+                if rel["name"] not in names or not rel.get("restrictions"):
                     continue
                 for formula in rel["restrictions"]:
                     found += [term.profile for term in formula if not term.enabled]
@@ -65,6 +68,23 @@ def cycle_edges(c: Closure, step: list[str]) -> list[Edge]:
     return [e for e in c.edges if e.frm in inside and e.to in inside]
 
 
+def chain_text(m: Member) -> str:
+    """`A <-[Build-Depends: b-dev (>= 1)] B <-[wanted] b-dev`: each arrow says which relation of the
+    later forced the earlier (plain arrows where the solver's decisions do not say)."""
+    if len(m.links) != len(m.chain) - 1:
+        return " <- ".join(m.chain)
+    out = m.chain[0]
+    for link, later in zip(m.links, m.chain[1:], strict=True):
+        out += f" <-[{link.text()}{'' if link.decided else ' (scanned)'}] {later}"
+    return out
+
+
+def links_json(m: Member) -> list[dict[str, Any]]:
+    return [{"from": a, "to": b, "field": link.field, "relation": link.relation, "binary": link.binary,
+             "installed": link.installed, "via": list(link.via), "decided": link.decided}
+            for a, b, link in zip(m.chain, m.chain[1:], m.links, strict=False)]
+
+
 def to_json(c: Closure) -> dict[str, Any]:
     order = steps(c)
     return {
@@ -73,13 +93,13 @@ def to_json(c: Closure) -> dict[str, Any]:
                    for w in c.wants],
         "members": [{
             "source": m.source, "version": m.version, "suite": m.suite, "kind": m.kind, "step": n,
-            "chain": list(m.chain), "rewrites": list(m.rewrites), "rule": m.rule,
+            "chain": list(m.chain), "links": links_json(m), "rewrites": list(m.rewrites), "rule": m.rule,
             "builds": not m.build_problems, "problems": list(m.build_problems),
             "reachable": m.reachable, "unreachable": m.unreachable, "made-dsc": m.made_dsc,
             "after": sorted({c.members[e.to].source for e in c.edges if e.frm == key}),
         } for n, step in enumerate(order, 1) for key in step for m in (c.members[key],)],
         "cycles": [[{"from": c.members[e.frm].source, "to": c.members[e.to].source, "via": e.why,
-                     "broken_by_profiles": breaking_profiles(c, e)}
+                     "relation": e.link.text() if e.link else "", "broken_by_profiles": breaking_profiles(c, e)}
                     for e in cycle_edges(c, step)] for step in order if cycle_edges(c, step)],
         "notes": c.notes,
         "assumptions": c.assumptions,
@@ -110,7 +130,7 @@ def lines(c: Closure) -> list[str]:
                 flags.append("rewrites: " + "; ".join(m.rewrites))
             if m.rule:
                 flags.append(f"rule: {m.rule}")
-            out.append(f"{n:3}. {m.source} {m.version} ({m.suite})  {' <- '.join(m.chain)}  [{', '.join(flags)}]")
+            out.append(f"{n:3}. {m.source} {m.version} ({m.suite})  {chain_text(m)}  [{', '.join(flags)}]")
             out += [f"       does not build: {p}" for p in m.build_problems]
     for w in c.wants:
         if not w.ok:

@@ -8,6 +8,7 @@ on stdin, one answer on stdout), run through kronos.run like every other command
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -37,12 +38,31 @@ class Repo:
     solv: Path | None = None  # libsolv's own cache of the parsed files
 
 
+Package = tuple[str, str, str]  # (repo, package, version)
+
+
+@dataclass(frozen=True)
+class Why:
+    """Why the solver installed a package: which relation of which installed package required it."""
+
+    package: Package
+    by: Package | None  # None: the problem's own relation (a build relation, a wanted name)
+    field: str  # "Depends" or "Pre-Depends" of `by`; "" for the problem's own
+    relation: str  # as libsolv read it, in Debian's syntax: "libfoo-dev (>= 1) | libbar-dev"
+    decided: bool = True  # False: no rule of the decision named a requirer; found in what was installed
+
+
 @dataclass(frozen=True)
 class Solution:
     ok: bool
     installed: tuple[tuple[str, str, str, str], ...]  # (repo, package, version, source)
     problems: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
+    why: tuple[Why, ...] = ()  # one per installed package, from the solver's decisions
+
+    @functools.cached_property
+    def reasons(self) -> dict[Package, Why]:
+        return {w.package: w for w in self.why}
 
 
 @dataclass
@@ -64,9 +84,14 @@ def problems_dir() -> Iterator[Problems]:
         yield Problems(Path(tmp))
 
 
+def _why(w: Sequence[Any]) -> Why:
+    repo, package, version, by, fld, relation, decided = w
+    return Why((repo, package, version), (by[0], by[1], by[2]) if by else None, fld, relation, bool(decided))
+
+
 def _solution(doc: Mapping[str, Any]) -> Solution:
     return Solution(bool(doc["ok"]), tuple((i[0], i[1], i[2], i[3]) for i in doc["installed"]),
-                    tuple(doc["problems"]), tuple(doc["missing"]))
+                    tuple(doc["problems"]), tuple(doc["missing"]), tuple(_why(w) for w in doc.get("why", ())))
 
 
 def call(request: dict[str, Any]) -> dict[str, Any]:

@@ -14,8 +14,15 @@ Request:
             base (repo names always considered); a member is dropped when every problem that
             remains (its own is dropped with it) is still solvable from the base repos and the
             binaries of the members kept, all repos then equally preferred (apt's choice: the highest version)
+            Recommends are not followed in either task.
 Answer: {solutions: {id: {ok, problems: [text], missing: [dep], installed: [[repo, name, version,
-source]]}}, kept: [key]} (kept only for "minimize").
+source]], why: [[repo, name, version, by, field, relation, decided]]}}, kept: [key]} (kept only for
+"minimize"). why says, for each installed package, which relation of which installed package required
+it, from the solver's account of its decisions (libsolv's decision and rule introspection): by is
+[repo, name, version] of the requirer, or null for the problem's pseudo package (then field is "");
+field is "Depends" or "Pre-Depends"; relation is in Debian's syntax; decided is false when no rule of
+the decision names a requirer and the relation was found by scanning what the installed packages
+require (the earliest decided requirer).
 Exit 3 with a one-line reason on stderr when the solv module is missing.
 """
 
@@ -76,7 +83,8 @@ def load(request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     return pool, problems
 
 
-def solve(pool: Any, pseudo: Any) -> dict[str, Any]:
+def solve(pool: Any, pseudo: Any, reasons: bool = True) -> dict[str, Any]:
+    """One problem's answer; without reasons, why is empty (a trial of the minimization)."""
     job = pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE, pseudo.id)
     solver = pool.Solver()
     solver.set_flag(solv.Solver.SOLVER_FLAG_IGNORE_RECOMMENDED, 1)  # apt-get build-dep and sbuild do not install them
@@ -90,10 +98,80 @@ def solve(pool: Any, pseudo: Any) -> dict[str, Any]:
                     texts.append(info.problemstr())
                     if info.type == solv.Solver.SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP and info.dep is not None:
                         missing.append(str(info.dep))
-        return {"ok": False, "problems": sorted(set(texts)), "missing": sorted(set(missing)), "installed": []}
-    installed = [[s.repo.name, s.name, s.evr, _source(s)] for s in solver.transaction().newsolvables()
-                 if s.id != pseudo.id]
-    return {"ok": True, "problems": [], "missing": [], "installed": sorted(installed)}
+        return {"ok": False, "problems": sorted(set(texts)), "missing": sorted(set(missing)), "installed": [],
+                "why": []}
+    new = [s for s in solver.transaction().newsolvables() if s.id != pseudo.id]
+    installed = [[s.repo.name, s.name, s.evr, _source(s)] for s in new]
+    return {"ok": True, "problems": [], "missing": [], "installed": sorted(installed),
+            "why": sorted(why(pool, solver, pseudo, new), key=lambda w: w[:3]) if reasons else []}
+
+
+def _relation(dep: Any) -> str:
+    """libsolv's rendering of a Debian relation (`a >= 1 | b:any`) in Debian's syntax (`a (>= 1) | b:any`)."""
+    alternatives = []
+    for alt in str(dep).split(" | "):
+        name, _, version = alt.partition(" ")
+        alternatives.append(f"{name} ({version})" if version else name)
+    return " | ".join(alternatives)
+
+
+def _provides(s: Any, dep: Any) -> bool:
+    return any(p.id == s.id for p in s.pool.whatprovides(dep))
+
+
+def _requirers(solver: Any, s: Any, chosen: dict[int, int]) -> list[tuple[Any, Any]]:
+    """(requirer, dep) from the rule behind s's decision: a requires rule of a package installed
+    before s (or of the pseudo) that s's installation satisfies. A unit rule or a choice among providers
+    (SOLVER_REASON_UNIT_RULE, SOLVER_REASON_RESOLVE) carries it directly; a learnt rule through the
+    rules it was learnt from; any other (a job, a weak decision) names none."""
+    _reason, rule = solver.describe_decision(s)
+    rules = [rule] if rule is not None else []
+    if rule is not None and rule.type == solv.Solver.SOLVER_RULE_LEARNT:
+        rules += list(rule.get_learnt())
+    found = []
+    for r in rules:
+        primary = r.info().dep_id
+        for info in sorted(r.allinfos(), key=lambda i: i.dep_id != primary):  # the rule's own first
+            by, dep = info.solvable, info.dep
+            if (info.type == solv.Solver.SOLVER_RULE_PKG_REQUIRES and by is not None and dep is not None
+                    and chosen.get(by.id, len(chosen)) < chosen[s.id] and _provides(s, dep)):
+                found.append((by, dep))
+    return found
+
+
+def _scanned(pool: Any, s: Any, chosen: dict[int, int]) -> list[tuple[Any, Any]]:
+    """(requirer, dep) for every installed package (or the pseudo) decided before s that requires
+    something s provides: the fallback when the decision's rules name no requirer."""
+    found = []
+    for pid, rank in chosen.items():
+        if rank >= chosen[s.id]:
+            continue
+        by = pool.id2solvable(pid)
+        found += [(by, dep) for dep in by.lookup_deparray(solv.SOLVABLE_REQUIRES)
+                  if _provides(s, dep)]
+    return found
+
+
+def why(pool: Any, solver: Any, pseudo: Any, new: list[Any]) -> list[list[Any]]:
+    """For each installed package: [repo, name, version, by, field, relation, decided] (see above).
+    Requirers decided earlier come first, so following `by` always ends at the pseudo package."""
+    chosen = {p: n for n, p in enumerate(solver.raw_decisions(1))}  # installed, in the order decided
+    out = []
+    for s in new:
+        found = _requirers(solver, s, chosen)
+        decided = bool(found)
+        found = found or _scanned(pool, s, chosen)
+        if not found:
+            out.append([s.repo.name, s.name, s.evr, None, "", "", False])
+            continue
+        by, dep = min(found, key=lambda f: chosen[f[0].id])  # the earliest requirer, the first found
+        if by.id == pseudo.id:
+            out.append([s.repo.name, s.name, s.evr, None, "", _relation(dep), decided])
+            continue
+        pre = {d.id for d in by.lookup_deparray(solv.SOLVABLE_REQUIRES, 1)}
+        out.append([s.repo.name, s.name, s.evr, [by.repo.name, by.name, by.evr],
+                    "Pre-Depends" if dep.id in pre else "Depends", _relation(dep), decided])
+    return out
 
 
 class Restricted:
@@ -144,7 +222,7 @@ def minimize(pool: Any, problems: dict[str, Any], request: dict[str, Any]) -> tu
         view.consider({pairs[k] for k in trial})
         answers = {}
         for pid in affected:
-            answers[pid] = solve(pool, problems[pid])
+            answers[pid] = solve(pool, problems[pid], reasons=False)  # solved again with them at the end
             if not answers[pid]["ok"]:
                 break
         if all(a["ok"] for a in answers.values()):

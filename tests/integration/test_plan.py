@@ -91,6 +91,10 @@ def test_bookworm_from_trixie_then_sid_rediscovers_the_stack_chain(tmp_path: Pat
     assert order.index("ocaml-re") < order.index("ocaml-alcotest") < order.index("ocaml-qcheck")
     members = {m.source: m for m in c.members.values()}
     assert members["ocaml-alcotest"].chain == ("ocaml-alcotest", "ocaml-qcheck", "libqcheck-ocaml-dev (>= 0.91)")
+    # from the solver's decisions: qcheck's Build-Depends name alcotest's -dev, which installed bookworm's
+    alcotest = members["ocaml-alcotest"].links[0]
+    assert (alcotest.field, alcotest.relation, alcotest.via) == ("Build-Depends", "libalcotest-ocaml-dev", ())
+    assert alcotest.installed.startswith("libalcotest-ocaml-dev 1.6.0-1") and alcotest.decided
     assert members["ounit"].version == "2.2.6-1+deb12u0+kronos1"
     written = recipes.write_recipes(settings, archives, c, plan_rules, None, tmp_path / "w")
     assert sorted(written) == sorted(got)

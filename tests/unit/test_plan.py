@@ -73,9 +73,21 @@ def test_closure_members_chain_rewrites_and_rebuild(idx: PlanIndices) -> None:
     assert got.index("ocaml-dune") < got.index("ocaml-qux") < got.index("ounit") < got.index("ocaml-foo")
     assert got.index("dh-ocaml") < got.index("ocaml-foo") and got.index("helper") < got.index("ocaml-foo")
     text = "\n".join(output.lines(c))
-    assert "dh-ocaml <- ocaml-foo <- libfoo-ocaml-dev  [backport, reachable]" in text
+    assert ("dh-ocaml <-[Build-Depends: dh-ocaml (>= 3)] ocaml-foo <-[wanted] libfoo-ocaml-dev  [backport, reachable]"
+            in text)
     doc = json.loads(output.dumps(c))
     assert {m["source"]: m["kind"] for m in doc["members"]}["ounit"] == "rebuild"
+    # a wanted binary's Depends pull in another member's binary (the relation as modelled: the ABI
+    # name libbar-ocaml-dev-x1y2z is libbar-ocaml-dev)
+    assert members["ocaml-bar"].links == (closure.Link("Depends", "libbar-ocaml-dev", "libfoo-ocaml-dev",
+                                                       "libbar-ocaml-dev 0.5-1"),)
+    # a rebuild links to the member whose build installed its binary, then follows that member's links
+    assert [(link.field, link.relation) for link in qux.links] == [
+        ("Build-Depends", "libqux-ocaml-dev"), ("Build-Depends", "libounit-ocaml-dev"), ("wanted", "libfoo-ocaml-dev")]
+    bar = next(m for m in doc["members"] if m["source"] == "ocaml-bar")
+    assert bar["links"] == [{"from": "ocaml-bar", "to": "libfoo-ocaml-dev", "field": "Depends",
+                             "relation": "libbar-ocaml-dev", "binary": "libfoo-ocaml-dev",
+                             "installed": "libbar-ocaml-dev 0.5-1", "via": [], "decided": True}]
 
 
 def test_versioned_provides(idx: PlanIndices) -> None:
@@ -236,3 +248,33 @@ def test_per_source_profiles_and_understated_dependencies(idx: PlanIndices) -> N
     c = closure.compute(idx, added, ["ocaml-foo"])
     assert by_source(c)["ocaml-foo"].rewrites == ("+ vthing (>= 2)",)
     assert by_source(c)["ocaml-v"].chain == ("ocaml-v", "ocaml-foo")
+
+
+def test_links_say_which_relation_forced_each_member(idx: PlanIndices) -> None:
+    """libtop-dev's source builds with libmid-dev (whose Depends need liblow-dev (>= 2)) and bookworm's
+    libwrap-dev (whose Pre-Depends need libinner-dev (>= 3), newer than bookworm's): all three come
+    from sid, each for a different relation, although top's build installs all three."""
+    c = plan(idx, "libtop-dev")
+    members = by_source(c)
+    assert set(members) == {"top", "mid", "low", "inner"}
+    assert members["top"].links == (closure.Link("wanted", "libtop-dev", "", "libtop-dev 1.0"),)
+    assert members["mid"].links[0] == closure.Link("Build-Depends", "libmid-dev", "", "libmid-dev 1.0")
+    # from the solver's decisions, not top's install set: mid's binary required liblow-dev
+    assert members["low"].chain == ("low", "mid", "top", "libtop-dev")
+    assert members["low"].links[0] == closure.Link("Depends", "liblow-dev (>= 2)", "libmid-dev", "liblow-dev 2.0")
+    # through a target package: top's Build-Depends name bookworm's libwrap-dev, whose Pre-Depends need inner
+    inner = members["inner"]
+    assert inner.chain == ("inner", "top", "libtop-dev")
+    assert inner.links[0] == closure.Link("Build-Depends", "libwrap-dev", "", "libinner-dev 3.0",
+                                          ("libwrap-dev Pre-Depends: libinner-dev (>= 3)",))
+    text = output.lines(c)
+    assert any("  inner <-[Build-Depends: libwrap-dev; libwrap-dev Pre-Depends: libinner-dev (>= 3)] top "
+               "<-[wanted] libtop-dev  [" in line for line in text), text
+    assert any("  low <-[libmid-dev Depends: liblow-dev (>= 2)] mid <-[Build-Depends: libmid-dev] top "
+               "<-[wanted] libtop-dev  [" in line for line in text), text
+    # the build order still follows what top's build installs, whatever required it
+    assert {(c.members[e.frm].source, c.members[e.to].source) for e in c.edges} == {
+        ("top", "mid"), ("top", "low"), ("top", "inner")}
+    low_edge = next(e for e in c.edges if e.to == "sid/low")
+    assert low_edge.link is not None and low_edge.link.text() == (
+        "Build-Depends: libmid-dev; libmid-dev Depends: liblow-dev (>= 2)")

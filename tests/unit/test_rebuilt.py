@@ -14,7 +14,8 @@ from kronos.cache import sha256_file
 from kronos.config import load_settings
 from kronos.plan import closure, rules
 from kronos.plan.indices import Index, PlanIndices, Suite
-from kronos.plan.rebuilt import Rebuild, Suite as Side, read_suite
+from kronos.plan.rebuilt import Rebuild, read_suite
+from kronos.plan.rebuilt import Suite as Side
 from kronos.plan.recipes import recipe_toml
 
 ROOT = Path(__file__).resolve().parents[2]
