@@ -200,8 +200,9 @@ def build(c: Context, target: list[str] | None = None, only: list[str] | None = 
     if dsc and only:
         raise ConfigError("--dsc builds the given source package; it takes no --only")
     given = dsc_recipe(Path(dsc), Path(keyring) if keyring else None, target or s.default_targets, s) if dsc else None
+    n = _jobs(jobs)  # a bad --jobs is the user's error, said before the engine is asked
     pipeline = _pipeline(s)
-    rows = pipeline.build(target or None, only or None, rebuild, jobs=_jobs(jobs), verbose=verbose,
+    rows = pipeline.build(target or None, only or None, rebuild, jobs=n, verbose=verbose,
                           keep_version=keep_version, given=given, skip=skip or None)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 400)
     show(out, rows)

@@ -13,7 +13,7 @@ import pytest
 from kronos.archive.access import Archives
 from kronos.cache import Cache
 from kronos.config import load_settings
-from kronos.plan import check, closure, output, recipes, rules
+from kronos.plan import check, closure, output, recipes, rules, truth
 from kronos.plan.indices import load_indices
 
 from .checkout import ROOT
@@ -146,3 +146,28 @@ def test_with_recipes_what_the_project_builds_is_not_a_member() -> None:
     assert {m.source for m in c.members.values()} == {"ocaml-dune", "ocaml-psq"}
     without, _ = plan(load_settings(ROOT), "bookworm", ["sid"], ["ocaml-dune (>= 3.20)", "libpsq-ocaml-dev"])
     assert {"dh-ocaml", "quickjs"} <= {m.source for m in without.members.values()}
+
+
+SEED = 2026  # bench/plan draws 30 + 5 with the same seed; this takes the first few of each
+
+
+def test_sampled_trixie_sources_close_as_dose_and_a_backporter_say(tmp_path: Path) -> None:
+    """Ground truth independent of kronos's model (kronos.plan.truth): dose-builddebcheck on the real
+    Sources stanzas against bookworm's real Packages, and the real debian/control's hand-written
+    Depends checked with dose-distcheck. A source that builds unchanged and whose hand-written Depends
+    bookworm satisfies closes to itself alone (its t64 libraries and dh_python3 bounds are the
+    rebuild's to regenerate); one that lacks a newer build dependency brings the source of it."""
+    settings = load_settings(ROOT)
+    plan_rules = rules.load_rules(ROOT)
+    idx = load_indices(settings, Archives(settings, Cache(settings.cache_dir)), settings.target("bookworm"),
+                       ["trixie"], plan_rules.model)
+    found = truth.sample(idx, SEED, 3, 1, tmp_path, plan_rules.profiles)
+    print(f"sample (seed {SEED}); passed over: {found.skipped}")
+    assert len(found.unchanged) == 3 and len(found.needing) == 1
+    wrong = []
+    for s in [*found.unchanged, *found.needing]:
+        c = closure.compute(idx, plan_rules, [s.wanted], check_reach=False)
+        print(f"{s.source} {s.version}: want {s.wanted}; needs {s.needs or 'nothing newer'}; "
+              f"hand-written {s.handwritten}; closure {sorted(m.source for m in c.members.values())}")
+        wrong += [why] if (why := truth.disagreement(c, s)) else []
+    assert not wrong, wrong
