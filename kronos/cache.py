@@ -12,6 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,6 +22,7 @@ from .log import indent, log
 from .retry import TRANSIENT_HTTP, Transient, retried
 
 CHUNK = 1 << 20
+NOT_SERVED_HTTP = (404, 410)  # the server says it does not have the file (errors.NotServed)
 
 
 def sha256_file(path: Path) -> str:
@@ -99,7 +101,7 @@ def _receive(url: str, out: BinaryIO, dest: Path, what: str) -> None:
                 except OSError as e:
                     raise StorageError(f"{what}: cannot write {dest}: {os_error_line(e)}") from None
     except urllib.error.HTTPError as e:
-        error = Transient if e.code in TRANSIENT_HTTP else NotServed if e.code in (404, 410) else FetchError
+        error = Transient if e.code in TRANSIENT_HTTP else NotServed if e.code in NOT_SERVED_HTTP else FetchError
         raise error(f"{failed}: HTTP {e.code} {e.reason}") from None
     except http.client.IncompleteRead:
         raise Transient(f"{failed}: the connection closed in the middle of the answer") from None
@@ -115,22 +117,31 @@ def _receive(url: str, out: BinaryIO, dest: Path, what: str) -> None:
         raise Transient(f"{failed}: the connection closed after {got} of the {announced} bytes announced")
 
 
-def probe(url: str, timeout: float = 30) -> str:
-    """"" when url answers an HTTP HEAD (as urllib, the downloads' client, sends it; a `file:` URL:
+@dataclass(frozen=True)
+class Probed:
+    """The server's answer to a HEAD: why == "" when it serves the file."""
+
+    why: str = ""
+    not_served: bool = False  # the answer downloads raise as NotServed (HTTP 404/410, a missing file:)
+
+
+def probe(url: str, timeout: float = 30) -> Probed:
+    """Whether url answers an HTTP HEAD (as urllib, the downloads' client, sends it; a `file:` URL:
     the file exists), else the server's answer (a 404), without downloading it; a failure of the
     network on the way (reset, timeout, 5xx) is asked again as downloads are, then raised as FetchError."""
     if url.startswith("file://"):
-        return "" if Path(urllib.parse.unquote(url.removeprefix("file://"))).is_file() else "no such file"
+        found = Path(urllib.parse.unquote(url.removeprefix("file://"))).is_file()
+        return Probed() if found else Probed("no such file", not_served=True)
 
-    def attempt() -> str:
+    def attempt() -> Probed:
         log.info("%s? %s", indent(), url)
         try:
             with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
-                return ""
+                return Probed()
         except urllib.error.HTTPError as e:
             if e.code in TRANSIENT_HTTP:
                 raise Transient(f"HTTP {e.code} {e.reason}") from None
-            return f"HTTP {e.code} {e.reason}"
+            return Probed(f"HTTP {e.code} {e.reason}", not_served=e.code in NOT_SERVED_HTTP)
         except (urllib.error.URLError, OSError) as e:
             raise Transient(str(getattr(e, "reason", e))) from None
 

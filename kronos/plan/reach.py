@@ -16,7 +16,6 @@ from ..errors import FetchError
 from ..keys import content_key
 from .indices import SourceEntry
 
-NOT_SERVED = ("HTTP 404", "HTTP 410", "no such file")  # kronos.errors.NotServed: what downloads say so
 PARALLEL = 8
 
 
@@ -44,13 +43,13 @@ def check(entry: SourceEntry) -> Reach:
     made = ""
     for name in sorted(files, key=lambda n: not n.endswith(".dsc")):  # the .dsc first
         try:
-            why = probe(f"{entry.mirror}/{directory}/{name}")
+            got = probe(f"{entry.mirror}/{directory}/{name}")
         except FetchError as e:
             return Reach(False, f"{name}: {e}", definite=False)
-        if why and name.endswith(".dsc") and why.startswith(NOT_SERVED) and len(files) > 1:
-            made = f"{name}: {why}; made from the signed Sources index"  # as sources/debian.py does
-        elif why:
-            return Reach(False, f"{name}: {why}")
+        if got.not_served and name.endswith(".dsc") and len(files) > 1:
+            made = f"{name}: {got.why}; made from the signed Sources index"  # as sources/debian.py does
+        elif got.why:
+            return Reach(False, f"{name}: {got.why}")
     return Reach(True, made=made)
 
 

@@ -32,6 +32,6 @@ def reachable(cache: Cache, url: str, sha256: str) -> str:
     if cache.blob(sha256).exists():
         return ""
     try:
-        return probe(url)
+        return probe(url).why
     except FetchError as e:
         return str(e)
