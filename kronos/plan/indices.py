@@ -27,7 +27,7 @@ from .rules import Model
 from .solver import Repo
 
 TARGET_PRIORITY = 100
-MODEL_FORMAT = 3  # bump when rebuilt.rebuild_packages writes something else for the same inputs
+MODEL_FORMAT = 4  # bump when rebuilt.rebuild_packages writes something else for the same inputs
 FROM_PRIORITY = 50  # the first --from suite; each later one 1 less
 OURS = "recipes"  # the repo of the recipes' binaries
 
@@ -133,7 +133,8 @@ class PlanIndices:
     def _model_key(self) -> list[object]:
         m = self.model
         return [MODEL_FORMAT, [i.sha256 for s in self.own for i in s.packages], [p.pattern for p in m.drop],
-                m.library_sections, m.compiler_sources, [p.pattern for p in m.regenerated], m.abi_suffixes]
+                m.library_sections, m.compiler_sources, [p.pattern for p in m.regenerated], m.abi_suffixes,
+                m.generated_sections]
 
     @cached_property
     def essential(self) -> list[str]:

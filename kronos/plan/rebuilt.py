@@ -13,8 +13,11 @@ For each relation of a binary's Pre-Depends and Depends, in this order (plan.tom
    symbols files give versions the target satisfies). Which one: the same SONAME by Debian's name rule
    (the name without an ABI transition suffix of `abi_suffixes`, e.g. trixie's t64: libssl3t64 ->
    libssl3), else the same library at the target's SONAME (the name without its SONAME version:
-   libgsl28 -> libgsl27), else the source's only library package on both sides.
-4. Anything else (hand-written relations, a library of the binary's own source) stays as it is.
+   libgsl28 -> libgsl27), else the source's only library package on both sides, else the library
+   of the same SONAME that another source builds on the target (libminizip1t64 -> libminizip1).
+4. A versioned relation of a binary of a `generated_sections` section (java) on a package of the same
+   section loses its version: maven-debian-helper writes the versions the build saw.
+5. Anything else (hand-written relations, a library of the binary's own source) stays as it is.
 What 2 and 3 cannot decide from the indices stays as it is and is said (`Modelled.assumptions`).
 """
 
@@ -44,6 +47,7 @@ class Suite:
     libraries: Mapping[str, str] = field(default_factory=dict)  # library package -> source
     names: frozenset[str] = frozenset()
     provided: Mapping[str, str] = field(default_factory=dict)  # virtual -> a provider (the compiler's left out)
+    sections: Mapping[str, str] = field(default_factory=dict)  # package -> its section (without the component)
 
     def libraries_of(self, source: str) -> list[str]:
         return sorted(n for n, s in self.libraries.items() if s == source)
@@ -56,6 +60,7 @@ def read_suite(paths: Iterable[Path], model: Model) -> Suite:
     libraries: dict[str, str] = {}
     names: set[str] = set()
     provided: dict[str, str] = {}
+    sectioned: dict[str, str] = {}
     for path in paths:
         with path.open("rb") as f:
             for stanza in Packages.iter_paragraphs(f, fields=["Package", "Source", "Section", "Provides"],
@@ -63,14 +68,15 @@ def read_suite(paths: Iterable[Path], model: Model) -> Suite:
                 name = str(stanza["Package"])
                 source = str(stanza.get("Source", name)).split()[0]
                 names.add(name)
-                if str(stanza.get("Section", "")).rsplit("/", 1)[-1] in sections:
+                sectioned[name] = str(stanza.get("Section", "")).rsplit("/", 1)[-1]
+                if sectioned[name] in sections:
                     libraries[name] = source
                 for group in relations.parse(str(stanza.get("Provides", ""))):
                     for rel in group:
                         names.add(rel["name"])
                         if source not in compiler:
                             provided.setdefault(rel["name"], name)
-    return Suite(libraries, frozenset(names), provided)
+    return Suite(libraries, frozenset(names), provided, sectioned)
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,9 @@ def target_library(name: str, source: str, frm: Suite, target: Suite, suffixes: 
             return found[0]
     if len(theirs) == 1 and len(frm.libraries_of(source)) == 1:
         return theirs[0]
+    same = _stem(name, suffixes)  # the same SONAME built by another source on the target (libminizip1t64:
+    if same in target.libraries:  # zlib's in trixie, minizip's libminizip1 in bookworm)
+        return same
     return None
 
 
@@ -125,14 +134,15 @@ class Rebuild:
             self._like[name] = found[0] if len(found) == 1 else None
         return True, self._like[name]
 
-    def relations(self, text: str, source: str) -> Modelled:
-        """text (a binary's Depends or Pre-Depends, the binary built by `source`) as rebuilt on the target."""
+    def relations(self, text: str, source: str, section: str = "") -> Modelled:
+        """text (a binary's Depends or Pre-Depends, the binary built by `source`, of `section`) as rebuilt
+        on the target."""
         groups: list[Group] = []
         assumed: list[str] = []
         for group in relations.parse(text):
             kept = []
             for rel in group:
-                new, why = self._relation(rel, source)
+                new, why = self._relation(rel, source, section)
                 if why:
                     assumed.append(why)
                 if new is not None:
@@ -142,7 +152,7 @@ class Rebuild:
         rendered: str = PkgRelation.str(groups)  # type: ignore[arg-type]  # python-debian's own dicts
         return Modelled(rendered, tuple(assumed))
 
-    def _relation(self, rel: Relation, source: str) -> tuple[Relation | None, str]:
+    def _relation(self, rel: Relation, source: str, section: str) -> tuple[Relation | None, str]:
         """The relation as rebuilt (None: gone), and the assumption made ("" when none)."""
         name = rel["name"]
         if any(p.fullmatch(name) for p in self.model.drop):
@@ -159,6 +169,9 @@ class Rebuild:
         if name in self.target.libraries:
             return {**rel, "version": None}, ""
         if lib_source is None:
+            if rel.get("version") and section in self.model.generated_sections and \
+                    self.frm.sections.get(name) == section:
+                return {**rel, "version": None}, ""  # maven-debian-helper's versions: the build's
             return rel, ""
         theirs = target_library(name, lib_source, self.frm, self.target, self.model.abi_suffixes)
         if theirs is None:
@@ -169,10 +182,11 @@ class Rebuild:
         """Rewrite stanza's run-time relations in place as rebuilt on the target; the assumptions made."""
         name = str(stanza["Package"])
         source = str(stanza.get("Source", name)).split()[0]
+        section = str(stanza.get("Section", "")).rsplit("/", 1)[-1]
         assumed: list[str] = []
         for f in RUN_FIELDS:
             if f in stanza:
-                got = self.relations(str(stanza[f]), source)
+                got = self.relations(str(stanza[f]), source, section)
                 assumed += [f"{name} {f}: {a}" for a in got.assumptions]
                 if got.text:
                     stanza[f] = got.text

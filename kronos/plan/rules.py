@@ -30,6 +30,9 @@ class Model:
     # each becomes the target's one name the same pattern matches
     regenerated: tuple[re.Pattern[str], ...] = ()
     abi_suffixes: tuple[str, ...] = ()  # ABI transitions' package-name suffixes (t64): the same SONAME
+    # a binary of these sections: its versioned relations on packages of the same section are its
+    # helpers' (maven-debian-helper), written from the build environment
+    generated_sections: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ def load_rules(root: Path) -> PlanRules:
     m = plan.sub("model")
     model = Model(tuple(_pattern(m, "drop", p) for p in m.strings("drop")), m.strings("library_sections"),
                   m.strings("compiler_sources"), tuple(_pattern(m, "regenerated", p) for p in m.strings("regenerated")),
-                  m.strings("abi_suffixes"))
+                  m.strings("abi_suffixes"), m.strings("generated_sections"))
     m.done()
     rewrites = []
     for t in _list(plan, "rewrites"):

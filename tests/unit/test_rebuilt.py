@@ -23,16 +23,19 @@ FIXTURE = Path(__file__).with_name("plan_fixture")
 MODEL = rules.load_rules(ROOT).model
 
 TRIXIE = Side({"libc6": "glibc", "libssl3t64": "openssl", "libgsl28": "gsl", "libgslcblas0": "gsl",
-               "libvips42t64": "vips", "libfoo2": "foo", "libbar3": "bar", "libbar-extra3": "bar"},
-              frozenset(), {"libfoo-ocaml-dev-ab12c": "libfoo-ocaml-dev"})
+               "libvips42t64": "vips", "libfoo2": "foo", "libbar3": "bar", "libbar-extra3": "bar",
+               "libminizip1t64": "zlib", "libz1": "zlib"},
+              frozenset(), {"libfoo-ocaml-dev-ab12c": "libfoo-ocaml-dev"},
+              {"libdoxia-core-java": "java", "javacc": "java", "python3-requests": "python"})
 BOOKWORM = Side({"libc6": "glibc", "libssl3": "openssl", "libgsl27": "gsl", "libgslcblas0": "gsl",
-                 "libvips42": "vips", "libbaz1": "bar", "libqux1": "bar"},
+                 "libvips42": "vips", "libbaz1": "bar", "libqux1": "bar", "libminizip1": "minizip", "libz1": "zlib"},
                 frozenset({"libc6", "libssl3", "python3", "python3.11", "libpython3.11", "perl-base",
                            "perlapi-5.36.0", "r-base-core", "r-api-4.0", "nginx-abi-1.22.1-7"}))
 
 
-def rebuilt(text: str, source: str = "foo", target: Side = BOOKWORM) -> tuple[str, tuple[str, ...]]:
-    got = Rebuild(MODEL, TRIXIE, target).relations(text, source)
+def rebuilt(text: str, source: str = "foo", target: Side = BOOKWORM, section: str = "utils") -> tuple[
+        str, tuple[str, ...]]:
+    got = Rebuild(MODEL, TRIXIE, target).relations(text, source, section)
     return got.text, got.assumptions
 
 
@@ -42,6 +45,17 @@ def test_shared_libraries_follow_the_target() -> None:
     text = ("libc6 (>= 2.38), libssl3t64 (>= 3.0.0), libgsl28 (>= 2.8), libgslcblas0 (>= 2.4), "
             "libvips42t64 (>> 8.0.2-1~), libfoo2 (= 1.0-1)")
     assert rebuilt(text) == ("libc6, libssl3, libgsl27, libgslcblas0, libvips42, libfoo2 (= 1.0-1)", ())
+    # the same SONAME built by another source on the target: trixie's zlib builds libminizip1t64, bookworm's
+    # minizip builds libminizip1
+    assert rebuilt("libminizip1t64 (>= 1.1)") == ("libminizip1", ())
+
+
+def test_java_relations_are_the_builds() -> None:
+    """maven-debian-helper writes the versions the build saw: a java binary's versioned relations on
+    java packages lose them; others (and a binary of another section) keep theirs."""
+    text = "libdoxia-core-java (>= 2.0.0), javacc (>= 7.0.12), python3-requests (>= 2.30)"
+    assert rebuilt(text, section="java") == ("libdoxia-core-java, javacc, python3-requests (>= 2.30)", ())
+    assert rebuilt(text) == (text, ())
 
 
 def test_generated_relations_follow_the_target() -> None:
