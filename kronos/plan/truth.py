@@ -129,7 +129,7 @@ def handwritten(control: str, arch: str) -> tuple[list[str], str]:
                 if not names or names <= own:
                     continue
                 if "${" in item:
-                    return [], f"a hand-written relation with a substitution: {item}"
+                    return [], "a hand-written relation with a substitution variable in it"
                 if "${" in str(p["Package"]):
                     return [], "a binary named by a substitution"
                 out.append(", ".join(" | ".join(relations.render(r) for r in g) for g in groups))
