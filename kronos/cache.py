@@ -101,8 +101,10 @@ def _receive(url: str, out: BinaryIO, dest: Path, what: str) -> None:
                 except OSError as e:
                     raise StorageError(f"{what}: cannot write {dest}: {os_error_line(e)}") from None
     except urllib.error.HTTPError as e:
-        error = Transient if e.code in TRANSIENT_HTTP else NotServed if e.code in NOT_SERVED_HTTP else FetchError
-        raise error(f"{failed}: HTTP {e.code} {e.reason}") from None
+        answer = f"HTTP {e.code} {e.reason}"
+        if e.code in NOT_SERVED_HTTP:
+            raise NotServed(f"{failed}: {answer}", answer) from None
+        raise (Transient if e.code in TRANSIENT_HTTP else FetchError)(f"{failed}: {answer}") from None
     except http.client.IncompleteRead:
         raise Transient(f"{failed}: the connection closed in the middle of the answer") from None
     except http.client.HTTPException as e:  # BadStatusLine, LineTooLong, RemoteDisconnected, ...
@@ -111,7 +113,9 @@ def _receive(url: str, out: BinaryIO, dest: Path, what: str) -> None:
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         if local:
-            raise (NotServed if isinstance(reason, FileNotFoundError) else FetchError)(f"{failed}: {reason}") from None
+            if isinstance(reason, FileNotFoundError):
+                raise NotServed(f"{failed}: {reason}", "no such file") from None
+            raise FetchError(f"{failed}: {reason}") from None
         raise Transient(f"{failed}: {reason}") from None
     if announced is not None and got < announced:
         raise Transient(f"{failed}: the connection closed after {got} of the {announced} bytes announced")

@@ -26,6 +26,10 @@ class FetchError(KronosError):
 class NotServed(FetchError):
     """The server answered that it does not have the file (HTTP 404 or 410, or no such local file)."""
 
+    def __init__(self, message: str, answer: str = "") -> None:
+        super().__init__(message)
+        self.answer = answer or message  # the server's own words: "HTTP 404 Not Found"
+
 
 class VerifyError(KronosError):
     """A signature or checksum did not match."""

@@ -276,8 +276,7 @@ def _assumptions(idx: PlanIndices, c: Closure) -> list[str]:
     out = []
     for m in sorted(c.members.values(), key=lambda m: m.key):
         if m.kind != REBUILD:
-            binaries = [b.strip() for b in str(m.entry.stanza.get("Binary", "")).split(",") if b.strip()]
-            out += idx.assumptions(m.suite, m.source, binaries)
+            out += idx.assumptions(m.suite, m.source)
     return out
 
 

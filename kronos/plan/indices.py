@@ -6,13 +6,14 @@ Sources, cached by checksum): the target's Packages and Sources (suite and pocke
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from debian.deb822 import Packages, Sources
+from debian.deb822 import Sources
 from debian.debian_support import Version
 
 from ..archive import indices
@@ -27,7 +28,7 @@ from .rules import Model
 from .solver import Repo
 
 TARGET_PRIORITY = 100
-MODEL_FORMAT = 4  # bump when rebuilt.rebuild_packages writes something else for the same inputs
+MODEL_FORMAT = 5  # bump when rebuilt.rebuild_packages writes something else for the same inputs
 FROM_PRIORITY = 50  # the first --from suite; each later one 1 less
 OURS = "recipes"  # the repo of the recipes' binaries
 
@@ -154,24 +155,26 @@ class PlanIndices:
         whole = tuple(suite) or (index,)
         key = content_key([*self._model_key(), index.sha256, [i.sha256 for i in whole]])
         out = self.cache_root / "plan" / f"{key}.Packages"
-        if not out.exists():
+        assumed = out.with_suffix(".assumed.json")
+        if not (out.exists() and assumed.exists()):
             with step(f"modelling {index.path.name[:12]}… as rebuilt on {self.target.name}"):
-                rebuilt.rebuild_packages(index.path, out, self.rebuild(tuple(i.path for i in whole)))
+                rebuilt.rebuild_packages(index.path, out, assumed, self.rebuild(tuple(i.path for i in whole)))
         return out
 
-    def assumptions(self, suite_name: str, source: str, binaries: Sequence[str]) -> list[str]:
-        """What the model could not decide from the indices for these binaries of source (their --from
-        suite's stanzas, modelled again)."""
+    @functools.cache  # noqa: B019  # PlanIndices lives for one run
+    def _assumed(self, suite_name: str) -> dict[str, list[str]]:
         s = next(s for s in self.froms if s.name == suite_name)
-        rebuild = self.rebuild(tuple(i.path for i in s.packages))
-        out: list[str] = []
+        out: dict[str, list[str]] = {}
         for index in s.packages:
-            for name in binaries:
-                for chunk in by_name(index.path).get(name, ()):
-                    stanza = Packages(chunk)
-                    if str(stanza.get("Source", name)).split()[0] == source:
-                        out += rebuild.stanza(stanza)
-        return sorted(set(out))
+            path = self.modelled(index, s.packages).with_suffix(".assumed.json")
+            for source, said in json.loads(path.read_text()).items():
+                out.setdefault(source, []).extend(said)
+        return out
+
+    def assumptions(self, suite_name: str, source: str) -> list[str]:
+        """What the model could not decide from the indices for source's binaries in its --from suite
+        (written beside the modelled indices)."""
+        return sorted(set(self._assumed(suite_name).get(source, [])))
 
     def _solv(self, files: Sequence[Path]) -> Path:
         return self.cache_root / "plan" / f"{content_key([str(f) for f in files])}.solv"

@@ -23,6 +23,7 @@ What 2 and 3 cannot decide from the indices stays as it is and is said (`Modelle
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -195,9 +196,15 @@ class Rebuild:
         return assumed
 
 
-def rebuild_packages(src: Path, dest: Path, rebuild: Rebuild) -> None:
-    """Write src's stanzas with their run-time relations as rebuilt on the target."""
+def rebuild_packages(src: Path, dest: Path, assumed: Path, rebuild: Rebuild) -> None:
+    """Write src's stanzas with their run-time relations as rebuilt on the target to dest, and the
+    assumptions made to `assumed` (JSON: source -> its binaries' assumptions)."""
+    found: dict[str, list[str]] = {}
     with src.open("rb") as f, atomic_path(dest, sync=False) as tmp, tmp.open("wb") as out:
         for stanza in Packages.iter_paragraphs(f, use_apt_pkg=False):
-            rebuild.stanza(stanza)
+            said = rebuild.stanza(stanza)
+            if said:
+                found.setdefault(str(stanza.get("Source", stanza["Package"])).split()[0], []).extend(said)
             out.write(stanza.dump().encode() + b"\n")
+    with atomic_path(assumed, sync=False) as tmp:
+        tmp.write_text(json.dumps(found, sort_keys=True))

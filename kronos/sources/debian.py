@@ -86,7 +86,7 @@ def fetch(archives: Archives, archive: Archive, suite: str, package: str, versio
             if not name.endswith(".dsc") or len(files) < 2:  # a .dsc alone: nothing to make it of
                 raise
             target.write_bytes(made_from_stanza(stanza, name))
-            made_from = f"{listing.index} (the mirror does not serve {name}: {str(e).rsplit(': ', 1)[-1]})"
+            made_from = f"{listing.index} (the mirror does not serve {name}: {e.answer})"
             info(f"{package} {ver}: {name} made from the signed Sources index ({listing.index.split(' sha256')[0]})")
             checksums.append((name, sha256_file(target)))
             dsc_path = target

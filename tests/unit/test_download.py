@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kronos.cache import Cache, download
-from kronos.errors import ConfigError, FetchError
+from kronos.errors import ConfigError, FetchError, NotServed
 
 BODY = b"Origin: Kronos tests\n" * 200
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
@@ -136,6 +136,10 @@ def test_a_definite_answer_is_not_asked_again(tmp_path: Path, answer: bytes, say
         download(server.url, tmp_path / "InRelease", "sid InRelease")
     assert str(e.value) == f"sid InRelease: cannot download {server.url}: {says}"
     assert server.requests == 1
+    # a 404 is the server saying it has no such file, in its own words (a made .dsc's record quotes them)
+    assert isinstance(e.value, NotServed) is (answer == NOT_FOUND)
+    if isinstance(e.value, NotServed):
+        assert e.value.answer == "HTTP 404 Not Found"
 
 
 def test_a_refused_connection_is_tried_as_often_as_configured(tmp_path: Path,

@@ -216,3 +216,27 @@ def test_a_rebuild_from_a_pocket_names_the_pocket(fixture: Path, tmp_path: Path)
     assert (ounit.kind, ounit.entry.suite, ounit.entry.version) == ("rebuild", "bookworm-updates", "2.2.6-1+deb12u1")
     text = recipe_toml(ounit, "bookworm", ("nocheck",))
     assert 'suite = "bookworm-updates"\npackage = "ounit"\nversion = "2.2.6-1+deb12u1"' in text
+
+
+def test_an_assumption_reaches_the_closure(fixture: Path, tmp_path: Path) -> None:
+    """odd builds two libraries on bookworm and neither is like sid's libodd7t64: the relation stays (odd
+    comes in) and the closure says what it assumed."""
+    with (fixture / "sid.Packages").open("a") as f:
+        f.write("\nPackage: odd-user\nVersion: 1.0-1\nArchitecture: amd64\nSection: utils\n"
+                "Depends: libodd7t64 (>= 7.1)\n\nPackage: libodd7t64\nSource: odd\nVersion: 7.1-1\n"
+                "Architecture: amd64\nSection: libs\n")
+    with (fixture / "sid.Sources").open("a") as f:
+        for name, binary in (("odd-user", "odd-user"), ("odd", "libodd7t64")):
+            f.write(f"\nPackage: {name}\nBinary: {binary}\nVersion: 1.0-1\nArchitecture: any\n"
+                    f"Build-Depends: debhelper-compat (= 13)\nDirectory: pool/main/o/{name}\nChecksums-Sha256:\n"
+                    f" {'0' * 64} 1000 {name}_1.0-1.dsc\n")
+    with (fixture / "bookworm.Packages").open("a") as f:
+        f.write("\nPackage: libodda1\nSource: odd\nVersion: 6-1\nArchitecture: amd64\nSection: libs\n\n"
+                "Package: liboddb1\nSource: odd\nVersion: 6-1\nArchitecture: amd64\nSection: libs\n")
+    target = load_settings(ROOT, env={}).target("bookworm")
+    idx = PlanIndices(tmp_path / "cache", target, "amd64", [_suite(fixture, "bookworm")], [_suite(fixture, "sid")],
+                      MODEL)
+    c = closure.compute(idx, rules.load_rules(ROOT), ["odd-user (>= 1.0)"], check_reach=False)
+    assert {m.source for m in c.members.values()} == {"odd-user", "odd"}
+    assert c.assumptions == ["odd-user Depends: libodd7t64 (>= 7.1) kept: odd has no library package like it on "
+                             "the target"]
