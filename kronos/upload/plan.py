@@ -42,19 +42,18 @@ def require_upload_target(allowed: tuple[str, ...], target: str) -> None:
         )
 
 
+def orig_in_archive(recipe: Recipe, target: Target) -> bool:
+    """Whether the recipe rebuilds the target's own archive source, whose .orig the archive has."""
+    src = recipe.source_for(target.name)
+    return isinstance(src, DebianSource) and versions.from_own_suite(src.archive, src.suite, target)
+
+
 def uploadable(recipe: Recipe, target: Target) -> bool:
     """Recipes whose debian/ we author, and rebuilds of the target's own archive source (noble's xen,
     for a PPA); backports of other suites' sources are never uploaded."""
-    src = recipe.source_for(target.name)
-    if isinstance(src, DebianSource):
-        return versions.from_own_suite(src.archive, src.suite, target)
+    if isinstance(recipe.source_for(target.name), DebianSource):
+        return orig_in_archive(recipe, target)
     return recipe.packaging is not None
-
-
-def orig_in_archive(recipe: Recipe, target: Target) -> bool:
-    """Whether the target's archive already has the upload's .orig (a rebuild of its own source)."""
-    src = recipe.source_for(target.name)
-    return isinstance(src, DebianSource) and versions.from_own_suite(src.archive, src.suite, target)
 
 
 def candidate(out: Path, recipe: str, in_archive: bool = False) -> Candidate | None:
