@@ -18,7 +18,7 @@ import random
 import re
 import tarfile
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from debian.deb822 import Deb822, Packages
@@ -28,7 +28,6 @@ from ..cache import Cache
 from ..errors import KronosError, NotServed
 from ..graph import relations
 from ..run import run
-from . import rebuilt
 from .closure import Closure
 from .indices import PlanIndices, SourceEntry, Suite, by_name
 
@@ -178,6 +177,17 @@ def satisfied(idx: PlanIndices, needs: dict[str, list[str]], work: Path) -> set[
             if status == "ok" and name.startswith("kronos-handwritten-")}
 
 
+def _provided(suite: Suite) -> set[str]:
+    """The names the suite's packages provide (only the stanzas that have a Provides field are parsed)."""
+    out: set[str] = set()
+    for index in suite.packages:
+        for chunks in by_name(index.path).values():
+            for chunk in chunks:
+                if b"\nProvides:" in chunk:
+                    out |= {rel["name"] for g in relations.parse(str(Packages(chunk).get("Provides", ""))) for rel in g}
+    return out
+
+
 def _binary(suite: Suite, entry: SourceEntry, provided: Collection[str]) -> tuple[str, str] | None:
     """One binary the --from suite built from entry (the first by name that no package provides: a
     versioned Provides would make another source an answer) and its version."""
@@ -223,7 +233,7 @@ def sample(idx: PlanIndices, seed: int, unchanged: int, needing: int, work: Path
     cache = Cache(idx.cache_root)
     frm = idx.froms[0]
     frm_names = {n for i in frm.packages for n in by_name(i.path)}
-    provided = rebuilt.read_suite([i.path for i in frm.packages], replace(idx.model, compiler_sources=())).provided
+    provided = _provided(frm)
     out = Sample()
     for chunk in _chunks(candidates(idx, seed), CHUNK):
         verdicts = builds(idx, [e.stanza.dump().encode() for e in chunk], work, profiles)
