@@ -15,17 +15,16 @@ from pathlib import Path
 from debian.deb822 import Dsc
 
 from . import interrupt, layers, owner, sibling_repo
-from .archive.access import Archives
 from .cache import sha256_file
-from .config import Settings, Target
+from .config import Target
 from .engine import ContainerSpec, Engine
 from .errors import BuildError, FailedBuild
 from .executor.locks import KeyedLocks
-from .images import BUILDER_UID, Image, sources_lines
+from .images import BUILDER_UID
 from .kept import KEEP_LIST, failure, keep_list
 from .keys import content_key
 from .log import info, step
-from .recipe import Recipe
+from .recipe import BuildOptions
 from .source_package import dsc_files
 
 DEPS_REPOSITORY = "kronos/deps"
@@ -53,24 +52,36 @@ def image_tag(version: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", version).lstrip(".-")[:128] or "_"
 
 
+JOB_LABEL = f"{owner.PREFIX}.job"  # the job's key (job.BuildSpec.job_key): a cancelled job's containers
+
+
 @dataclass(frozen=True)
 class BuildJob:
-    recipe: Recipe
+    """One build where it runs: a BuildSpec (kronos/job.py) with its files at hand."""
+
+    recipe: str
     target: Target
-    image: Image
+    options: BuildOptions
+    image: str  # the base image's ref in this engine
+    image_content: str  # its root filesystem's sha256 (images.CONTENT): what keys the deps layer
     dsc: Path
     version: str
     local_debs: tuple[Path, ...]  # the siblings' packages this one may install (sibling_repo)
     log: Path
+    scripts: Path  # a directory with containers/install-build-deps.sh and build.sh
+    extra_sources: str = ""  # apt's lines for the target's extra suites
     # the content keys of the builds that made local_debs: a build is a function of its key, so the
     # deps layer follows them, not the debs' bytes (which differ between two builds of one key, and
     # would make every dependent's layer again after a rebuild). None: key the layer on the bytes.
     local_key: str | None = None
+    cpu_shares: int = 0  # its weight beside the engine's other containers (0: the engine's default)
+    key: str = ""  # the job's key (JOB_LABEL)
 
 
 def _labels(job: BuildJob, phase: str) -> tuple[tuple[str, str], ...]:
-    return ((f"{owner.PREFIX}.target", job.target.name), (f"{owner.PREFIX}.recipe", job.recipe.name),
-            (f"{owner.PREFIX}.version", job.version), (f"{owner.PREFIX}.phase", phase))
+    return ((f"{owner.PREFIX}.target", job.target.name), (f"{owner.PREFIX}.recipe", job.recipe),
+            (f"{owner.PREFIX}.version", job.version), (f"{owner.PREFIX}.phase", phase),
+            *(((JOB_LABEL, job.key),) if job.key else ()))
 
 
 @contextlib.contextmanager
@@ -92,45 +103,42 @@ def stage_files(files: list[Path], dest: Path) -> Path:
 
 
 class Builder:
-    def __init__(self, settings: Settings, engine: Engine, archives: Archives) -> None:
-        self.settings = settings
+    """Builds jobs in one engine; `locks`: the directory of the lock files its layers are made under."""
+
+    def __init__(self, engine: Engine, locks: Path) -> None:
         self.engine = engine
-        self.archives = archives
+        self.locks = locks
         self._failed_layers: dict[str, BuildError] = {}  # made once in a run: a failure is not tried again
 
-    def env(self, job: BuildJob) -> dict[str, str]:
-        """The build's environment: the recipe's, its profiles, DEB_BUILD_OPTIONS (parallel=<cores> unless set)."""
-        opts = job.recipe.options_for(job.target.name)
-        build_opts = list(opts.options)
+    @staticmethod
+    def env(job: BuildJob) -> dict[str, str]:
+        """The build's environment: the recipe's, its profiles, DEB_BUILD_OPTIONS (parallel=<cores> unless
+        set: a build alone has every core, and the engine's CPU shares weigh builds side by side)."""
+        build_opts = list(job.options.options)
         if not any(o.startswith("parallel=") for o in build_opts):
             build_opts.append(f"parallel={os.cpu_count() or 1}")
-        env = dict(opts.env)
-        env["KRONOS_PROFILES"] = ",".join(opts.profiles)
+        env = dict(job.options.env)
+        env["KRONOS_PROFILES"] = ",".join(job.options.profiles)
         env["DEB_BUILD_OPTIONS"] = " ".join(build_opts)
         return env
-
-    def _extra_sources(self, target: Target) -> str:
-        archive = self.settings.archive_of(target)
-        mirror = self.archives.mirror(archive, target.suite)
-        return "\n".join(sources_lines(mirror, target, target.extra_suites))
 
     def deps_key(self, job: BuildJob) -> str:
         with job.dsc.open() as f:
             dsc = Dsc(f)
         return content_key({
-            "image": job.image.id,
+            "image": job.image_content,
             "fields": {k: dsc.get(k, "") for k in DEP_FIELDS},
             "profiles": self.env(job)["KRONOS_PROFILES"],
-            "extra": self._extra_sources(job.target),
+            "extra": job.extra_sources,
             "local": job.local_key or sorted((d.name, sha256_file(d)) for d in job.local_debs),
-            "script": sha256_file(self.settings.containers_dir / "install-build-deps.sh"),
+            "script": sha256_file(job.scripts / "install-build-deps.sh"),
         })
 
     def deps_image(self, job: BuildJob, work: Path) -> str:
         """The build-deps layer for job: reused when its key is known, else made and committed."""
         key = self.deps_key(job)[:16]
         ref = f"{DEPS_REPOSITORY}-{job.target.name}:{key}"
-        with _LAYERS.hold(ref, across=self.settings.cache_dir / "locks"):
+        with _LAYERS.hold(ref, across=self.locks):
             if ref in self._failed_layers:
                 raise self._failed_layers[ref]
             try:
@@ -146,13 +154,13 @@ class Builder:
         with step(f"Installing build dependencies ({ref})"):
             src = stage_files(dsc_files(job.dsc), work / "deps" / "src")
             env = self.env(job)
-            env["KRONOS_EXTRA_SOURCES"] = self._extra_sources(job.target)
+            env["KRONOS_EXTRA_SOURCES"] = job.extra_sources
             env["KRONOS_EXTRA_SUITES"] = " ".join(job.target.extra_suites)
-            spec = ContainerSpec(image=job.image.ref, command=("/bin/sh", "/kronos/install-build-deps.sh"),
-                                 network="host", env=tuple(sorted(env.items())),
-                                 capabilities=DEPS_CAPABILITIES, labels=_labels(job, "build-deps"))
+            spec = ContainerSpec(image=job.image, command=("/bin/sh", "/kronos/install-build-deps.sh"),
+                                 network="host", env=tuple(sorted(env.items())), capabilities=DEPS_CAPABILITIES,
+                                 labels=_labels(job, "build-deps"), cpu_shares=job.cpu_shares)
             with self.engine.container(spec) as c:
-                c.put(self.settings.containers_dir / "install-build-deps.sh", "/kronos")
+                c.put(job.scripts / "install-build-deps.sh", "/kronos")
                 c.put(src, "/kronos")
                 if job.local_debs:
                     c.put(sibling_repo.make(job.local_debs, work / "deps" / "local"), "/kronos")
@@ -160,7 +168,7 @@ class Builder:
                 if code != 0:
                     interrupt.check()
                     raise BuildError(
-                        f"{job.recipe.name} {job.version} ({job.target.name}): build dependencies"
+                        f"{job.recipe} {job.version} ({job.target.name}): build dependencies"
                         f" cannot be installed (exit {code}); log: {job.log}"
                     )
                 c.commit(f"{DEPS_REPOSITORY}-{job.target.name}", key)
@@ -168,18 +176,19 @@ class Builder:
 
     def build(self, job: BuildJob, out: Path) -> list[Path]:
         """Build job's binary packages into out; return the files produced."""
-        with scratch(self.settings.cache_dir, "build-") as work:
+        with scratch(out.parent, ".build-") as work:
             deps = self.deps_image(job, work)
-            with step(f"Building {job.recipe.name} {job.version} for {job.target.name} (no network)"):
+            with step(f"Building {job.recipe} {job.version} for {job.target.name} (no network)"):
                 src = stage_files(dsc_files(job.dsc), work / "build" / "src")
                 spec = ContainerSpec(image=deps, command=("/bin/sh", "/build/build.sh"), network="none",
                                      user="builder", workdir="/build",
                                      env=tuple(sorted(self.env(job).items())),
-                                     capabilities=(), no_new_privileges=True, labels=_labels(job, "build"))
+                                     capabilities=(), no_new_privileges=True, labels=_labels(job, "build"),
+                                 cpu_shares=job.cpu_shares)
                 with self.engine.container(spec) as c:
-                    c.put(self.settings.containers_dir / "build.sh", "/build", owner=BUILDER_UID)
+                    c.put(job.scripts / "build.sh", "/build", owner=BUILDER_UID)
                     c.put(src, "/build", owner=BUILDER_UID)
-                    keeps = job.recipe.options_for(job.target.name).keep
+                    keeps = job.options.keep
                     if keeps:
                         listed = work / "build" / KEEP_LIST
                         listed.write_text(keep_list(keeps))
@@ -189,11 +198,11 @@ class Builder:
                         interrupt.check()  # stopped, not failed: nothing to keep
                         tag = image_tag(job.version)
                         repo = (f"{FAILED_REPOSITORY}-{image_name_part(job.target.name)}"
-                                f"-{image_name_part(job.recipe.name)}")
+                                f"-{image_name_part(job.recipe)}")
                         c.commit(repo, tag)
                         why = failure(job.log) if keeps else None
                         raise FailedBuild(
-                            f"{job.recipe.name} {job.version} failed to build on {job.target.name}"
+                            f"{job.recipe} {job.version} failed to build on {job.target.name}"
                             f" (exit {code}{': ' + why if why else ''}); log: {job.log}; build tree kept, shell:"
                             f" docker run --rm -it -u builder -w /build/pkg {repo}:{tag} bash",
                             f"{repo}:{tag}",

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .aptconfig import checks_valid_until
+from .cluster import DaskSettings, load_dask
+from .cluster import env_layer as dask_env
 from .errors import ConfigError
 from .nightly.settings import NightlySettings, load_nightly
 from .packaging.versions import rule_problem
@@ -78,6 +80,9 @@ class Maintainer:
         return f"{self.name} <{self.email}>"
 
 
+EXECUTORS = ("local", "dask")
+
+
 @dataclass(frozen=True)
 class Settings:
     root: Path
@@ -92,6 +97,9 @@ class Settings:
     build_lock_timeout: int = 14400  # seconds a build waits for another kronos building the same recipe
     qa: Policy = Policy({}, {}, {})  # the QA gates' policy ([qa])
     nightly: NightlySettings = NightlySettings()  # [nightly]
+    store_dir: Path = Path(".cache/kronos/store")  # the artefact store (kronos/store.py): kronos.store
+    executor: str = "local"  # where builds run: "local" or "dask" (kronos.executor, KRONOS_EXECUTOR)
+    dask: DaskSettings = DaskSettings()  # [dask]
 
     def target(self, name: str) -> Target:
         try:
@@ -130,7 +138,9 @@ def merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     """The environment's layer: KRONOS_* variables, then DEBFULLNAME/DEBEMAIL."""
     data: dict[str, Any] = {"kronos": {}, "maintainer": {}, "archives": {}}
-    for key, field in (("KRONOS_OUTPUT_DIR", "output_dir"), ("KRONOS_CACHE_DIR", "cache_dir")):
+    data["dask"] = dask_env(env)
+    for key, field in (("KRONOS_OUTPUT_DIR", "output_dir"), ("KRONOS_CACHE_DIR", "cache_dir"),
+                       ("KRONOS_STORE", "store"), ("KRONOS_EXECUTOR", "executor")):
         if env.get(key):
             data["kronos"][field] = env[key]
     for key, field in (("KRONOS_INDEX_MAX_AGE", "index_max_age"), ("KRONOS_BUILD_LOCK_TIMEOUT", "build_lock_timeout")):
@@ -296,6 +306,11 @@ def load_settings(
     k = top.sub("kronos")
     output_dir = root / k.text("output_dir", "out")
     cache_dir = root / k.text("cache_dir", ".cache/kronos")
+    store = k.text("store", "")
+    store_dir = root / store if store else cache_dir / "store"
+    executor = k.text("executor", "local")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"{where}: kronos.executor: unknown executor '{executor}' (known: {', '.join(EXECUTORS)})")
     architecture = k.text("architecture", "amd64")
     default_targets = k.strings("default_targets")
     index_max_age = k.number("index_max_age", 3600)
@@ -318,6 +333,7 @@ def load_settings(
     tt.done()
     qa = load_policy(top.sub("qa"), targets)
     nightly = load_nightly(top.sub("nightly"), targets)
+    dask = load_dask(top.sub("dask"), root)
     top.done()
     for name in default_targets:
         if name not in targets:
@@ -335,4 +351,7 @@ def load_settings(
         build_lock_timeout=build_lock_timeout,
         qa=qa,
         nightly=nightly,
+        store_dir=store_dir,
+        executor=executor,
+        dask=dask,
     )

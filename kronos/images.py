@@ -1,4 +1,11 @@
-"""Base images: mmdebstrap --variant=buildd -> tarball -> engine image, keyed by content."""
+"""Base images: mmdebstrap --variant=buildd -> tarball -> engine image.
+
+An image has two keys: what it is made from (mmdebstrap's command line, its tag: a run reuses the image
+while that is unchanged) and what it is (the sha256 of the root filesystem tarball, its CONTENT label).
+Builds and their layers are keyed by the content: the engine's own image id differs between two engines
+holding the same image, and two mmdebstrap runs of one command line can differ (a mirror moves), so an
+image is made once and shipped to the engines that lack it (`shipped`: the engine's own archive of it, by
+sha256 in the artefact store), and a package's key is the same whichever engine builds it."""
 
 from __future__ import annotations
 
@@ -19,9 +26,10 @@ from .log import info, step
 from .run import run
 from .sandbox import apt_readable
 
-IMAGE_FORMAT = 1  # bump when what goes into an image changes
+IMAGE_FORMAT = 2  # bump when what goes into an image changes (2: the CONTENT label)
 BUILDER_UID = 1000
 REPOSITORY = "kronos/base"
+CONTENT = "org.kronos.rootfs-sha256"  # the image's label: its root filesystem tarball's sha256
 _ENSURING = KeyedLocks()  # one ensure() per target at a time: concurrent builds wait, then reuse it
 # sbuild installs fakeroot too: packages without Rules-Requires-Root: no need it.
 
@@ -31,7 +39,8 @@ class Image:
     target: str
     ref: str
     id: str
-    key: str
+    key: str  # what it is made from (its tag)
+    content: str  # what it is: the root filesystem's sha256 (the CONTENT label)
 
 
 def apt_options(snapshot: bool) -> list[str]:
@@ -44,6 +53,12 @@ def apt_options(snapshot: bool) -> list[str]:
 def sources_lines(mirror: str, target: Target, suites: tuple[str, ...]) -> list[str]:
     comps = " ".join(target.components)
     return [f"deb {mirror} {suite} {comps}" for suite in suites]
+
+
+def extra_sources(settings: Settings, archives: Archives, target: Target) -> str:
+    """apt's lines for the target's extra suites (the build-deps phase adds them)."""
+    mirror = archives.mirror(settings.archive_of(target), target.suite)
+    return "\n".join(sources_lines(mirror, target, target.extra_suites))
 
 
 def _mmdebstrap_head(settings: Settings, target: Target, variant: str, keyrings: Sequence[Path | str]) -> list[str]:
@@ -126,16 +141,24 @@ def _ensure(settings: Settings, engine: Engine, archives: Archives, target: Targ
     key = image_key(settings, archives, target)
     ref = f"{REPOSITORY}-{target.name}:{key[:16]}"
     existing = engine.image_id(ref)
-    if existing and not refresh:
+    content = (engine.image_labels(ref) or {}).get(CONTENT, "")
+    if existing and content and not refresh:
         info(f"image {ref} is up to date")
-        return Image(target.name, ref, existing, key)
+        return Image(target.name, ref, existing, key, content)
     with step(f"Building base image for {target.name} ({target.suite})"), _scratch(settings) as tmp:
         tarball = tmp / "rootfs.tar"
         # apt reads the keyrings as its sandbox user: hand it copies it can read
         with apt_readable(archives.keyrings(settings.archive_of(target))) as keyrings:
             run(mmdebstrap_argv(settings, archives, target, tarball, keyrings))
-        image_id = engine.import_image(tarball, f"{REPOSITORY}-{target.name}", key[:16])
+        content = sha256_file(tarball)
+        image_id = engine.import_image(tarball, f"{REPOSITORY}-{target.name}", key[:16], {CONTENT: content})
     for old in engine.images(f"{REPOSITORY}-{target.name}:"):
         if old != ref:
             engine.remove_image(old)
-    return Image(target.name, ref, image_id, key)
+    return Image(target.name, ref, image_id, key, content)
+
+
+
+def holds(engine: Engine, ref: str, content: str) -> bool:
+    """Whether the engine has image ref with this root filesystem content."""
+    return (engine.image_labels(ref) or {}).get(CONTENT) == content

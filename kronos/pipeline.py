@@ -3,33 +3,49 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from . import clean, holding, images, kept, retired
 from .archive.access import Archives
-from .build import Builder, BuildJob, scratch
-from .cache import Cache
+from .build import scratch
+from .cache import Cache, sha256_file
 from .config import Settings, Target
 from .engine import Engine
-from .errors import BuildError, KronosError, os_error_line
+from .errors import BuildError, FailedBuild, KronosError, os_error_line
 from .executor import Job, Result, Status, get_executor
+from .executor.base import chain_heights
 from .executor.locks import Once
 from .executor.progress import Progress
 from .executor.report import Row, State
 from .graph.metadata import MetadataReader, target_graph
-from .images import Image
+from .images import Image, extra_sources
+from .job import BaseImage, BuildResult, BuildSpec
 from .keys import content_key
 from .ledger import Ledger
 from .log import console, info, job, step
 from .recipe import Recipe, load_recipes, require_known
 from .records import BUILD_RECORD, read_build_record
-from .source_package import Inputs, Sibling, SourcePreparer, build_inputs, choose_version, dsc_files, version_note
+from .runner import LocalRunner, Runner
+from .source_package import (
+    BUILD_SCRIPTS,
+    Inputs,
+    Sibling,
+    SourcePreparer,
+    build_inputs,
+    choose_version,
+    dsc_files,
+    version_note,
+)
+from .store import Store
 
 # a build's expected seconds before it has been timed (Pipeline._weight)
 BASE_SECONDS = 30.0
@@ -46,6 +62,27 @@ def staging(staged: Path) -> Iterator[Path]:
         yield staged
     finally:
         shutil.rmtree(staged, ignore_errors=True)
+
+
+def _relog(message: str, log: Path) -> str:
+    """A runner's failure message with its log's path (where it ran) replaced by log's."""
+    return re.sub(r"\blog: \S+?(?=;|$|\s)", lambda _: f"log: {log}", message, count=1)
+
+
+def with_shares(plan: list[Job]) -> list[Job]:
+    """Each job's CPU shares for when it competes with other builds on one engine: its height (its
+    expected seconds plus the heaviest chain waiting for it) against the mean height, so the critical
+    path leads and a build alone still has every core (shares only weigh builds that compete)."""
+    heights = chain_heights(plan)
+    mean = sum(heights.values()) / len(heights) if heights else 1.0
+    return [dataclasses.replace(j, func=functools.partial(cast(Callable[..., object], j.func),
+                                                          cpu_shares=cpu_shares(heights[j.name], mean)))
+            for j in plan]
+
+
+def cpu_shares(height: float, mean: float) -> int:
+    """1024 (the engine's default weight) times height / mean, within what cgroups take (2 to 262144)."""
+    return max(2, min(262144, round(1024 * height / mean))) if mean > 0 else 1024
 
 
 def _names(record: dict[str, object]) -> tuple[str, ...]:
@@ -112,8 +149,9 @@ class Pipeline:
         self.archives = Archives(settings, self.cache)
         self.layout = Layout(settings)
         self.preparer = SourcePreparer(settings, self.cache, self.archives)
-        self.builder = Builder(settings, engine, self.archives)
         self.metadata = MetadataReader(settings, self.cache, self.archives)
+        self.store = Store(settings.store_dir)
+        self.runner: Runner = LocalRunner(self.store, engine, settings.cache_dir, settings.cache_dir / "locks")
 
     def targets(self, names: list[str] | None) -> list[Target]:
         return [self.settings.target(n) for n in (names or list(self.settings.default_targets))]
@@ -122,7 +160,7 @@ class Pipeline:
         return [images.ensure(self.settings, self.engine, self.archives, t, refresh) for t in self.targets(names)]
 
     def build(self, target_names: list[str] | None, only: list[str] | None, rebuild: bool = False,
-              jobs: int = 1, verbose: bool = False, executor: str = "local", keep_version: bool = False,
+              jobs: int | None = 1, verbose: bool = False, runner: Runner | None = None, keep_version: bool = False,
               given: Recipe | None = None, skip: list[str] | None = None) -> list[Row]:
         """Build what is wanted for every target, up to `jobs` at once: a recipe starts when every
         recipe it comes after (in its target's graph) has succeeded; a failure skips its dependents
@@ -130,7 +168,10 @@ class Pipeline:
         the project's recipes, in place of one of the same name, and is what is wanted;
         keep_version builds the wanted recipes at their source's own version. `skip` leaves recipes
         ("xen") or one target's recipe ("noble/xen") out of the graph: not read, not built, and what
-        would have come after them takes their Build-Depends from the archive."""
+        would have come after them takes their Build-Depends from the archive. `runner`: where the builds
+        run (the local engine when None); jobs None: as many as the runner has slots."""
+        if runner is not None:
+            self.runner = runner
         clean.sweep(self.engine)  # the containers a killed kronos left behind go first, each named
         recipes = load_recipes(self.settings)
         if given is not None:
@@ -157,15 +198,16 @@ class Pipeline:
                 plan.append(Job(f"{target.name}/{name}", run,
                                 tuple(sorted({f"{target.name}/{e.to}" for e in graph.out(name)})),
                                 weight=self._weight(target.name, name, graph.sizes.get(name, 0))))
+        plan = with_shares(plan)
         progress = Progress(console, self._find_log, verbose)
         with progress.shown():
-            results = get_executor(executor, jobs).run(plan, progress)
+            results = get_executor("local", jobs or self.runner.slots()).run(plan, progress)
         return [self._row(r) for r in results.values()]
 
     def _job(self, siblings: list[str], recipe: Recipe, target: Target, image: Callable[[], Image],
-             rebuild: bool, keep_version: bool = False) -> Outcome:
+             rebuild: bool, keep_version: bool = False, cpu_shares: int = 0) -> Outcome:
         with job(f"{target.name}/{recipe.name}"):
-            return self.build_one(siblings, recipe, target, image, rebuild, keep_version)
+            return self.build_one(siblings, recipe, target, image, rebuild, keep_version, cpu_shares)
 
     def _find_log(self, name: str, since: float) -> Path | None:
         """The build log a job started at `since` (wall clock) writes, once it exists."""
@@ -204,6 +246,19 @@ class Pipeline:
             record = {}  # the build itself will say what is wrong with the record
         return expected_seconds(record.get("seconds"), size)
 
+    def _take(self, result: BuildResult, log: Path, staged: Path) -> list[Path]:
+        """A runner's answer into staged: its log into `log` (unless it wrote it there), its failure
+        raised (naming `log`), else its outputs from the store, each checked against its sha256."""
+        if result.log is not None and (not log.exists() or sha256_file(log) != result.log.sha256):
+            with scratch(self.settings.cache_dir, "log-") as tmp:
+                shutil.move(str(self.store.get(result.log, tmp)), log)
+        where = "" if self.runner.name == "local" else f" (on worker {result.worker.name})"
+        if result.kind == "build":
+            raise FailedBuild(_relog(result.failure, log) + where, result.kept)
+        if result.failure:
+            raise BuildError(_relog(result.failure, log) + where)
+        return [self.store.get(f, staged) for f in result.files]
+
     def siblings(self, target: str, names: list[str]) -> list[Sibling]:
         """The siblings' keys and versions, as their build.json records them."""
         out = []
@@ -214,8 +269,8 @@ class Pipeline:
                                version if isinstance(version, str) else None))
         return out
 
-    def build_one(self, siblings: list[str], recipe: Recipe, target: Target,
-                  get_image: Callable[[], Image], rebuild: bool = False, keep_version: bool = False) -> Outcome:
+    def build_one(self, siblings: list[str], recipe: Recipe, target: Target, get_image: Callable[[], Image],
+                  rebuild: bool = False, keep_version: bool = False, cpu_shares: int = 0) -> Outcome:
         """Build recipe for target, against the debs of the sibling recipes it installs, unless its
         content key is already built (rebuild: build anyway; keep_version: at the source's own version)."""
         local_debs = tuple(d for dep in siblings for d in self.layout.debs(target.name, dep))
@@ -229,14 +284,14 @@ class Pipeline:
             # directory waits (naming this one), so no version ever names two builds
             with self.layout.holding(target.name, recipe.name, self.settings.build_lock_timeout):
                 return self._build_locked(recipe, target, siblings, local_debs, inputs, fetched, image, final,
-                                          work, rebuild, keep_version)
+                                          work, rebuild, keep_version, cpu_shares)
 
     def _build_locked(self, recipe: Recipe, target: Target, siblings: list[str], local_debs: tuple[Path, ...],
                       inputs: Inputs, fetched: Path, image: Image, final: Path, work: Path, rebuild: bool,
-                      keep_version: bool) -> Outcome:
+                      keep_version: bool, cpu_shares: int) -> Outcome:
         ledger = self.layout.ledger(target.name, recipe.name)  # read under the lock: what others wrote
         given = self.siblings(target.name, siblings)
-        extra = build_inputs(image.id, given, self.settings.containers_dir)
+        extra = build_inputs(image.content, given, self.settings.containers_dir)
         if keep_version:  # absent otherwise, so other builds keep their keys
             extra["keep-version"] = True
         recorded = inputs.record(extra)
@@ -260,12 +315,18 @@ class Pipeline:
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text("")
             staged = stack.enter_context(staging(final.with_name(f".{final.name}.new")))
+            began = time.monotonic()
             local_key = content_key({"siblings": [[s.name, s.key, s.version] for s in given],
                                      "debs": [d.name for d in local_debs]})
-            job = BuildJob(recipe, target, image, dsc, entry.version, local_debs, log, local_key)
-            began = time.monotonic()
-            produced = self.builder.build(job, staged)
+            spec = BuildSpec(recipe.name, target, entry.version, key, recipe.options_for(target.name),
+                             tuple(self.store.put(f) for f in dsc_files(dsc)),
+                             tuple(self.store.put(d) for d in local_debs), local_key,
+                             BaseImage(target.name, image.ref, image.content),
+                             tuple(self.store.put(self.settings.containers_dir / n) for n in BUILD_SCRIPTS),
+                             extra_sources(self.settings, self.archives, target), cpu_shares)
+            result = self.runner.run(self.runner.ship(spec, self.engine), log)
             seconds = round(time.monotonic() - began, 1)
+            produced = self._take(result, log, staged)
             for f in dsc_files(dsc):
                 shutil.copyfile(f, staged / f.name)
             shutil.copyfile(log, staged / log.name)
@@ -273,7 +334,7 @@ class Pipeline:
             doc: dict[str, object] = {
                 "recipe": recipe.name, "target": target.name, "version": entry.version,
                 "source": inputs.source_name, "key": key, "image": image.ref, "files": files,
-                "inputs": recorded, "seconds": seconds,
+                "inputs": recorded, "seconds": seconds, "built-by": result.worker.to_data(),
             }
             if entry.kept:
                 doc["kept-version"] = True  # publish: a clash in the pool names --keep-version

@@ -7,16 +7,16 @@ from .base import ContainerSpec, Engine, EngineContainer
 __all__ = ["ContainerSpec", "Engine", "EngineContainer", "get_engine"]
 
 
-def get_engine(name: str = "docker") -> Engine:
-    """The engine registered under `name`."""
+def get_engine(name: str = "docker", host: str | None = None) -> Engine:
+    """The engine registered under `name`, at host (else DOCKER_HOST, else the engine's default)."""
     import contextlib
     import os
 
     from ..lazy import without
 
-    ssh = os.environ.get("DOCKER_HOST", "").startswith("ssh://")
+    ssh = (host or os.environ.get("DOCKER_HOST", "")).startswith("ssh://")
     # the SDK's ssh transport needs paramiko: imported with the SDK for an ssh:// engine only
     with contextlib.nullcontext() if ssh else without("paramiko"):
         from . import docker  # noqa: F401  (registers itself)
 
-    return Engine.create(name)
+    return Engine.create(name, host)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -26,6 +26,8 @@ class ContainerSpec:
     capabilities: tuple[str, ...] | None = None
     no_new_privileges: bool = False  # setuid binaries and file capabilities grant nothing
     labels: tuple[tuple[str, str], ...] = ()  # what it is for (target, recipe, phase); the engine adds the run's
+    # its weight when containers compete for the CPU (cgroup cpu shares, 1024 the engine's default); 0: the default
+    cpu_shares: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,25 +62,42 @@ class Engine(abc.ABC):
     registry: ClassVar[dict[str, type[Engine]]] = {}
     name: ClassVar[str] = ""
 
+    def __init__(self, host: str | None = None) -> None:  # noqa: B027 (engines take their address)
+        """An engine at host (its own default when None)."""
+
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__()
         if cls.name:
             Engine.registry[cls.name] = cls
 
     @classmethod
-    def create(cls, name: str) -> Engine:
+    def create(cls, name: str, host: str | None = None) -> Engine:
+        """The engine registered under name; host: its address (else the engine's own default)."""
         try:
-            return cls.registry[name]()
+            factory = cls.registry[name]
         except KeyError:
             raise KronosError(f"unknown engine '{name}' (known: {', '.join(sorted(cls.registry))})") from None
+        return factory(host=host) if host else factory()
 
     @abc.abstractmethod
     def image_id(self, ref: str) -> str | None:
         """The id of image ref, or None when the engine does not have it."""
 
     @abc.abstractmethod
-    def import_image(self, tarball: Path, repository: str, tag: str) -> str:
-        """Import a root filesystem tarball as repository:tag; return the image id."""
+    def import_image(self, tarball: Path, repository: str, tag: str, labels: Mapping[str, str] | None = None) -> str:
+        """Import a root filesystem tarball as repository:tag with labels; return the image id."""
+
+    @abc.abstractmethod
+    def image_labels(self, ref: str) -> dict[str, str] | None:
+        """The labels of image ref, or None when the engine does not have it."""
+
+    @abc.abstractmethod
+    def save_image(self, ref: str, dest: Path) -> None:
+        """Write image ref as the engine's image archive (what load_image takes) to dest."""
+
+    @abc.abstractmethod
+    def load_image(self, archive: Path) -> None:
+        """Load an image archive that save_image wrote (its tags and labels come with it)."""
 
     @abc.abstractmethod
     def images(self, prefix: str) -> list[str]:

@@ -12,7 +12,7 @@ import io
 import os
 import sys
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -129,12 +129,12 @@ class DockerContainer(EngineContainer):
 class DockerEngine(Engine):
     name = "docker"
 
-    def __init__(self, client: Any = None) -> None:
+    def __init__(self, client: Any = None, host: str | None = None) -> None:
         # docker.from_env() reads DOCKER_HOST; the error lines name the same address
-        self.where = os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+        self.where = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
         if client is None:
             with self.talking("connecting"):
-                client = docker.from_env()
+                client = docker.DockerClient(base_url=host) if host else docker.from_env()
                 client.ping()
         self.client = client
 
@@ -155,14 +155,31 @@ class DockerEngine(Engine):
             except docker.errors.ImageNotFound:
                 return None
 
-    def import_image(self, tarball: Path, repository: str, tag: str) -> str:
+    def import_image(self, tarball: Path, repository: str, tag: str, labels: Mapping[str, str] | None = None) -> str:
+        changes = [f"LABEL {k}={v}" for k, v in sorted((labels or {}).items())]
         with self.talking(f"importing {tarball} as {repository}:{tag}"):
-            self.client.api.import_image(src=str(tarball), repository=repository, tag=tag)
+            self.client.api.import_image(src=str(tarball), repository=repository, tag=tag, changes=changes or None)
         found = self.image_id(f"{repository}:{tag}")
         if found is None:
             raise EngineError(f"Docker engine at {self.where}: importing {tarball} as {repository}:{tag}"
                               " left no image")
         return found
+
+    def image_labels(self, ref: str) -> dict[str, str] | None:
+        with self.talking(f"looking up image {ref}"):
+            try:
+                return dict(self.client.images.get(ref).labels or {})
+            except docker.errors.ImageNotFound:
+                return None
+
+    def save_image(self, ref: str, dest: Path) -> None:
+        with self.talking(f"saving image {ref}"), dest.open("wb") as out:
+            for chunk in self.client.images.get(ref).save(named=True):
+                out.write(chunk)
+
+    def load_image(self, archive: Path) -> None:
+        with self.talking(f"loading image archive {archive}"), archive.open("rb") as f:
+            self.client.images.load(f)
 
     def images(self, prefix: str) -> list[str]:
         out = []
@@ -202,6 +219,7 @@ class DockerEngine(Engine):
                 environment=dict(spec.env),
                 labels=dict(spec.labels),
                 detach=True,
+                **({"cpu_shares": spec.cpu_shares} if spec.cpu_shares else {}),
                 **privileges,
             )
         return DockerContainer(raw, self)

@@ -87,6 +87,25 @@ def check(jobs: Sequence[Job]) -> dict[str, Job]:
     return by_name
 
 
+def chain_heights(jobs: Sequence[Job]) -> dict[str, float]:
+    """Each job's weight plus the heaviest chain of jobs that wait for it (the critical path's share)."""
+    by_name = check(jobs)
+    dependents: dict[str, list[str]] = {name: [] for name in by_name}
+    for job in jobs:
+        for dep in job.after:
+            dependents[dep].append(job.name)
+    height: dict[str, float] = {}
+
+    def visit(name: str) -> float:
+        if name not in height:
+            height[name] = by_name[name].weight + max((visit(d) for d in dependents[name]), default=0.0)
+        return height[name]
+
+    for name in by_name:
+        visit(name)
+    return height
+
+
 _REGISTRY: dict[str, Callable[[int], Executor]] = {}
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from concurrent import futures
 
 from .. import interrupt
-from .base import Executor, Job, Listener, Result, Status, check
+from .base import Executor, Job, Listener, Result, Status, chain_heights, check
 
 
 def _call(job: Job, listener: Listener) -> Result:
@@ -22,20 +22,6 @@ def _call(job: Job, listener: Listener) -> Result:
     return Result(job.name, Status.DONE, value=value, seconds=time.monotonic() - start, started=wall)
 
 
-def _heights(by_name: dict[str, Job], dependents: dict[str, list[str]]) -> dict[str, float]:
-    """Each job's weight plus the heaviest chain of jobs that wait for it."""
-    height: dict[str, float] = {}
-
-    def visit(name: str) -> float:
-        if name not in height:
-            height[name] = by_name[name].weight + max((visit(d) for d in dependents[name]), default=0.0)
-        return height[name]
-
-    for name in by_name:
-        visit(name)
-    return height
-
-
 class LocalExecutor(Executor):
     def run(self, jobs: Sequence[Job], listener: Listener | None = None) -> dict[str, Result]:
         listen = listener or Listener()
@@ -46,7 +32,7 @@ class LocalExecutor(Executor):
             for dep in job.after:
                 dependents[dep].append(job.name)
         results: dict[str, Result] = {}
-        height = _heights(by_name, dependents)
+        height = chain_heights(jobs)
 
         def skip(failed: str) -> None:
             # everything downstream of failed, named after the job that failed

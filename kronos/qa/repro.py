@@ -11,14 +11,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .. import layers, owner
+from .. import images, layers, owner
 from ..archive.access import Archives
 from ..build import Builder, BuildJob, scratch, stage_files
 from ..cache import sha256_file
 from ..config import Settings
 from ..engine import ContainerSpec, Engine
 from ..errors import KronosError
-from ..images import Image
 from ..keys import content_key
 from ..log import info
 from ..recipe import Recipe, load_recipes
@@ -57,7 +56,8 @@ class ReproGate:
     def __init__(self, settings: Settings, engine: Engine, archives: Archives) -> None:
         self.settings = settings
         self.engine = engine
-        self.builder = Builder(settings, engine, archives)
+        self.archives = archives
+        self.builder = Builder(engine, settings.cache_dir / "locks")
         self._recipes: dict[str, Recipe] | None = None
         self._lock = threading.Lock()
 
@@ -80,8 +80,8 @@ class ReproGate:
         it was built against (each still the build its record names, or the rebuild would differ)."""
         record = subject.record
         inputs = record.get("inputs", {})
-        ref, image_id = str(record.get("image", "")), str(inputs.get("image", ""))
-        if not ref or self.engine.image_id(ref) != image_id:
+        ref, content = str(record.get("image", "")), str(inputs.get("image", ""))
+        if not ref or not images.holds(self.engine, ref, content):
             raise KronosError(f"{subject.label}: its base image {ref or '?'} is gone or was made again;"
                               " kronos build, then judge the new build")
         dscs = subject.named(".dsc")
@@ -100,9 +100,10 @@ class ReproGate:
             siblings.append([name, there.key, there.version])
             local_debs += sorted(subject.directory.parent.joinpath(name).glob("*.deb"))
         local_key = content_key({"siblings": siblings, "debs": [d.name for d in local_debs]})
-        image = Image(subject.target.name, ref, image_id, ref.rpartition(":")[2])
-        return BuildJob(self._recipe(subject.recipe), subject.target, image, dscs[0], subject.version,
-                        tuple(local_debs), log, local_key)
+        options = self._recipe(subject.recipe).options_for(subject.target.name)
+        return BuildJob(subject.recipe, subject.target, options, ref, content, dscs[0], subject.version,
+                        tuple(local_debs), log, self.settings.containers_dir,
+                        images.extra_sources(self.settings, self.archives, subject.target), local_key)
 
     def layer(self, subject: Subject, deps: str, log: Path) -> str:
         """deps plus datefudge, the rebuilder user and its directory, made once (containers/tool-layer.sh)."""

@@ -21,8 +21,8 @@ from kronos.cache import Cache
 from kronos.config import Settings, load_settings
 from kronos.engine import ContainerSpec, Engine, get_engine
 from kronos.errors import BuildError
-from kronos.images import Image, ensure
-from kronos.recipe import BuildOptions, LocalSource, Recipe
+from kronos.images import Image, ensure, extra_sources
+from kronos.recipe import BuildOptions
 
 from . import repo_helpers as rh
 from .checkout import CACHE, ROOT
@@ -48,6 +48,13 @@ class Env:
     def image(self, target: str = TARGET) -> Image:
         return ensure(self.settings, self.engine, self.archives, self.settings.target(target))
 
+    def job(self, dsc: Path, debs: tuple[Path, ...], log: Path) -> BuildJob:
+        """capcheck 1.0 of dsc for TARGET over its base image, as a runner would be handed it."""
+        target = self.settings.target(TARGET)
+        image = self.image()
+        return BuildJob("capcheck", target, BuildOptions(), image.ref, image.content, dsc, "1.0", debs, log,
+                        self.settings.containers_dir, extra_sources(self.settings, self.archives, target))
+
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
@@ -56,7 +63,7 @@ def env() -> Iterator[Env]:
                                             "KRONOS_CACHE_DIR": str(CACHE)})
         engine = get_engine()
         archives = Archives(settings, Cache(settings.cache_dir))
-        yield Env(settings, engine, archives, Builder(settings, engine, archives), Path(tmp))
+        yield Env(settings, engine, archives, Builder(engine, settings.cache_dir / "locks"), Path(tmp))
 
 
 CAPABILITIES_POSTINST = "#!/bin/sh\nset -e\nsed -n 's/^CapEff:/kronos-test deps CapEff:/p' /proc/self/status\n"
@@ -108,10 +115,8 @@ def test_sibling_below_archive_version_is_installed_with_least_privilege(env: En
     work = env.tmp / "job"
     deb = sibling_deb(work / "siblings", "hello", SIBLING_VERSION)
     dsc = source_package(work / "src")
-    recipe = Recipe(name="capcheck", path=work, targets=(TARGET,), after=(), source=LocalSource(work, "1.0"),
-                    packaging=None, build=BuildOptions())
     log = work / "capcheck.build"
-    job = BuildJob(recipe, env.settings.target(TARGET), env.image(), dsc, "1.0", (deb,), log)
+    job = env.job(dsc, (deb,), log)
     ref = f"kronos/deps-{TARGET}:{env.builder.deps_key(job)[:16]}"
     env.engine.remove_image(ref)  # a layer of an earlier run of this test: made anew
     try:
@@ -221,10 +226,8 @@ def test_versioned_build_dependency_only_a_backport_meets(env: Env) -> None:
     assert "bookworm-backports" in target.extra_suites
     work = env.tmp / "backports"
     dsc = source_package(work / "src", "debhelper (>= 13.20), curl", "debhelper libdebhelper-perl curl")
-    recipe = Recipe(name="capcheck", path=work, targets=(TARGET,), after=(), source=LocalSource(work, "1.0"),
-                    packaging=None, build=BuildOptions())
     log = work / "capcheck.build"
-    job = BuildJob(recipe, target, env.image(), dsc, "1.0", (), log)
+    job = env.job(dsc, (), log)
     ref = f"kronos/deps-{TARGET}:{env.builder.deps_key(job)[:16]}"
     env.engine.remove_image(ref)
     try:
