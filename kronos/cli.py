@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -18,10 +19,15 @@ from invoke.program import Program
 from invoke.tasks import task
 
 from . import __version__, interrupt, log
-from .config import Settings, Target, load_settings
+from .cluster import Tls
+from .config import EXECUTORS, Settings, Target, load_settings
 from .errors import ConfigError, KronosError, os_error_line
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+TLS_HELP = {"tls_ca": "mutual TLS with the scheduler: the CA's certificate (default: KRONOS_TLS_CA, dask.tls_ca)",
+            "tls_cert": "this party's certificate (default: KRONOS_TLS_CERT, dask.tls_cert)",
+            "tls_key": "this party's private key (default: KRONOS_TLS_KEY, dask.tls_key)"}
 
 
 def debugging() -> bool:
@@ -180,12 +186,18 @@ def images(c: Context, target: list[str] | None = None, refresh: bool = False) -
                                          "refresh": "download and verify every InRelease again, even within"
                                                     " kronos.index_max_age",
                                          "jobs": "build up to N packages at once (default: KRONOS_JOBS or 1)",
-                                         "verbose": "stream every build's log as it grows"})
+                                         "verbose": "stream every build's log as it grows",
+                                         "executor": "where builds run: local (this engine) or dask (kronos"
+                                                     " workers; default: kronos.executor, KRONOS_EXECUTOR)",
+                                         "scheduler": "the Dask scheduler's address (tcp://127.0.0.1:8786,"
+                                                      " tls://host:port; default: KRONOS_SCHEDULER, dask.scheduler)",
+                                         **TLS_HELP})
 @handled
 def build(c: Context, target: list[str] | None = None, only: list[str] | None = None,
           rebuild: bool = False, refresh: bool = False, jobs: str = "", verbose: bool = False,
           dsc: str = "", keyring: str = "", keep_version: bool = False, publish: bool = False,
-          shell_on_failure: bool = False, skip: list[str] | None = None) -> None:
+          shell_on_failure: bool = False, skip: list[str] | None = None, executor: str = "", scheduler: str = "",
+          tls_ca: str = "", tls_cert: str = "", tls_key: str = "") -> None:
     """Build the recipes (or a .dsc) for the targets in clean containers; unchanged inputs are not rebuilt."""
     from rich.console import Console
 
@@ -200,10 +212,23 @@ def build(c: Context, target: list[str] | None = None, only: list[str] | None = 
     if dsc and only:
         raise ConfigError("--dsc builds the given source package; it takes no --only")
     given = dsc_recipe(Path(dsc), Path(keyring) if keyring else None, target or s.default_targets, s) if dsc else None
-    n = _jobs(jobs)  # a bad --jobs is the user's error, said before the engine is asked
-    pipeline = _pipeline(s)
-    rows = pipeline.build(target or None, only or None, rebuild, jobs=n, verbose=verbose,
-                          keep_version=keep_version, given=given, skip=skip or None)
+    where = executor or s.executor
+    if where not in EXECUTORS:
+        raise ConfigError(f"--executor: unknown executor '{where}' (known: {', '.join(EXECUTORS)})")
+    # a bad --jobs is the user's error, said before the engine is asked; with dask: the workers' slots
+    n = _jobs(jobs) if where == "local" or jobs or os.environ.get("KRONOS_JOBS") else None
+    with contextlib.ExitStack() as stack:
+        runner = None
+        if where == "dask":
+            from .runner.dask_runner import DaskRunner
+            from .store import Store
+
+            address = scheduler or s.dask.scheduler
+            runner = stack.enter_context(DaskRunner(Store(s.store_dir), address, _tls(s, tls_ca, tls_cert, tls_key),
+                                                    s.cache_dir))
+        pipeline = _pipeline(s)
+        rows = pipeline.build(target or None, only or None, rebuild, jobs=n, verbose=verbose,
+                              keep_version=keep_version, given=given, skip=skip or None, runner=runner)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 400)
     show(out, rows)
     stopped = interrupt.signum()
@@ -218,6 +243,66 @@ def build(c: Context, target: list[str] | None = None, only: list[str] | None = 
         raise error
     if publish:
         _publish(s, target or [t for t in s.default_targets if (s.output_dir / t).is_dir()])
+
+
+def _tls(s: Settings, ca: str, cert: str, key: str) -> Tls | None:
+    """The certificates from the command line, else the settings'."""
+    given = {"--tls-ca": ca, "--tls-cert": cert, "--tls-key": key}
+    if any(given.values()):
+        missing = [k for k, v in given.items() if not v]
+        if missing:
+            raise ConfigError(f"mutual TLS needs --tls-ca, --tls-cert and --tls-key; missing {', '.join(missing)}")
+        return Tls(Path(ca), Path(cert), Path(key))
+    return s.dask.tls
+
+
+def _count(value: str, what: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{what} must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+@task(help={"scheduler": "the Dask scheduler's address (default: KRONOS_SCHEDULER, dask.scheduler); other than"
+                         " loopback it must be tls:// with the --tls-* certificates",
+            "docker_host": "the engine this worker builds in (default: DOCKER_HOST, else the local socket)",
+            "slots": "builds it runs at once (default: 1)",
+            "store": "the artefact store, as this machine mounts it (default: kronos.store, KRONOS_STORE)",
+            "work": "its own scratch directory (default: <cache>/worker/<name>)",
+            "name": "its name in the scheduler and in build.json (default: <host>-<pid>)",
+            **TLS_HELP})
+@handled
+def worker(c: Context, scheduler: str = "", docker_host: str = "", slots: str = "1", store: str = "", work: str = "",
+           name: str = "", tls_ca: str = "", tls_cert: str = "", tls_key: str = "") -> None:
+    """Serve builds to a Dask scheduler: Dask's worker with Kronos's plugin and its own engine."""
+    from .cluster import require_tls
+    from .runner.worker import default_name, run_worker
+
+    s = settings(c)
+    address = scheduler or s.dask.scheduler
+    tls = _tls(s, tls_ca, tls_cert, tls_key)
+    require_tls(address, tls, "kronos worker")
+    n = _count(slots, "--slots")
+    name = name or default_name()
+    run_worker(address, docker_host or None, n, Path(store).resolve() if store else s.store_dir,
+               Path(work).resolve() if work else s.cache_dir / "worker" / name, name, tls)
+
+
+@task(help={"host": "the address to listen on (default: 127.0.0.1; any other needs the --tls-* certificates)",
+            "port": "the port (default: 8786)",
+            "attempts": "how many workers a build may be given before it fails when they are lost (default: 3)",
+            **TLS_HELP})
+@handled
+def scheduler(c: Context, host: str = "127.0.0.1", port: str = "8786", attempts: str = "3", tls_ca: str = "",
+              tls_cert: str = "", tls_key: str = "") -> None:
+    """Run a Dask scheduler for kronos workers (Dask's own, with kronos importable for its jobs)."""
+    from .cluster import require_tls
+    from .runner.worker import run_scheduler
+
+    s = settings(c)
+    tls = _tls(s, tls_ca, tls_cert, tls_key)
+    p = _count(port, "--port")
+    require_tls(f"{'tls' if tls else 'tcp'}://{host}:{p}", tls, "kronos scheduler")
+    run_scheduler(host, p, _count(attempts, "--attempts"), tls)
 
 
 def _jobs(given: str) -> int:
@@ -463,7 +548,7 @@ repo_ns.add_task(repo_remove, "remove")
 keys_ns = Collection("keys")
 keys_ns.add_task(keys_create, "create")
 ns = Collection(targets, recipes, graph, plan, images, build, why, qa, clean, publish, upload, smoke, nightly,
-                promote)
+                promote, worker, scheduler)
 ns.add_collection(repo_ns)
 ns.add_collection(keys_ns)
 program = Program(namespace=ns, version=__version__, name="kronos", binary="kronos")

@@ -122,6 +122,7 @@ class BuildResult:
     kept: str = ""
     seconds: float = 0.0
     held: tuple[str, ...] = field(default_factory=tuple)  # inputs the worker already had (names)
+    lost: tuple[str, ...] = ()  # workers that were lost while building it before this one (the coordinator's)
 
     def to_data(self) -> dict[str, Any]:
         return {"job": self.job, "worker": self.worker.to_data(), "log": self.log.to_data() if self.log else None,

@@ -35,6 +35,7 @@ from .log import console, info, job, step
 from .recipe import Recipe, load_recipes, require_known
 from .records import BUILD_RECORD, read_build_record
 from .runner import LocalRunner, Runner
+from .runner.errors import SchedulerGone
 from .source_package import (
     BUILD_SCRIPTS,
     Inputs,
@@ -107,6 +108,8 @@ class Outcome:
     version: str
     built: bool  # False: up to date, nothing rebuilt
     files: tuple[str, ...]
+    worker: str = ""  # who built it (a remote runner's worker)
+    lost: tuple[str, ...] = ()  # workers lost while building it before `worker` finished it
 
 
 class Layout:
@@ -202,6 +205,9 @@ class Pipeline:
         progress = Progress(console, self._find_log, verbose)
         with progress.shown():
             results = get_executor("local", jobs or self.runner.slots()).run(plan, progress)
+        for r in results.values():  # the scheduler went away: the run ends with that line alone
+            if isinstance(r.error, SchedulerGone):
+                raise r.error
         return [self._row(r) for r in results.values()]
 
     def _job(self, siblings: list[str], recipe: Recipe, target: Target, image: Callable[[], Image],
@@ -236,7 +242,7 @@ class Pipeline:
         logs = [f for f in o.files if f.endswith(".build")]
         kept = str(self.layout.package_dir(target, recipe) / logs[0]) if logs else ""
         return Row(target, recipe, State.BUILT if o.built else State.UP_TO_DATE, o.version, result.seconds, kept,
-                   started=result.started)
+                   started=result.started, worker=o.worker, lost=o.lost)
 
     def _weight(self, target: str, recipe: str, size: int) -> float:
         """A job's expected seconds, for critical-path-first scheduling (expected_seconds)."""
@@ -349,4 +355,6 @@ class Pipeline:
             ledger.record(entry)
             retired.swap_in(self.layout.root, target.name, recipe.name, staged, final)
             info(f"{len(produced)} binary artefacts in {final}")
-        return Outcome(recipe.name, target.name, entry.version, True, tuple(files))
+        remote = self.runner.name != "local"
+        return Outcome(recipe.name, target.name, entry.version, True, tuple(files),
+                       result.worker.name if remote else "", result.lost)

@@ -33,13 +33,16 @@ class Row:
     reason: str = ""  # failed: the error line; skipped: "skipped: <dependency> failed"
     error: Exception | None = field(default=None, compare=False, repr=False)  # failed: what was raised
     started: float = 0.0  # wall clock when the job began (0: it did not run)
+    worker: str = ""  # the worker that built it (remote runners)
+    lost: tuple[str, ...] = ()  # workers lost mid-build before `worker` built it
 
 
 def tables(rows: Sequence[Row]) -> list[Table]:
     out: list[Table] = []
     for target in dict.fromkeys(r.target for r in rows):
         table = Table(title=target, title_justify="left", box=None, pad_edge=False)
-        for column in ("recipe", "result", "version", "time", "log"):
+        remote = any(r.worker for r in rows if r.target == target)
+        for column in ("recipe", "result", "version", "time", *(("worker",) if remote else ()), "log"):
             table.add_column(column, justify="right" if column == "time" else "left",
                              overflow="fold")
         for r in rows:
@@ -48,7 +51,7 @@ def tables(rows: Sequence[Row]) -> list[Table]:
             result = r.reason if r.state is State.SKIPPED else r.state.value
             took = f"{r.seconds:.1f}s" if r.state is not State.SKIPPED else ""
             table.add_row(r.recipe, f"[{STYLE[r.state]}]{result}[/]" if STYLE[r.state] else result,
-                          r.version, took, r.log)
+                          r.version, took, *((r.worker,) if remote else ()), r.log)
         out.append(table)
     return out
 
@@ -60,6 +63,9 @@ def show(console: Console, rows: Sequence[Row]) -> None:
     for r in rows:
         if r.state is State.FAILED:
             console.print(f"{r.target}/{r.recipe}: {r.reason}", markup=False)
+        if r.lost:
+            console.print(f"{r.target}/{r.recipe}: built on {r.worker} after worker{'s' * (len(r.lost) > 1)}"
+                          f" {', '.join(r.lost)} {'were' if len(r.lost) > 1 else 'was'} lost mid-build", markup=False)
     counts = {s: sum(r.state is s for r in rows) for s in State}
     console.print(", ".join(f"{n} {s.value}" for s, n in counts.items()), markup=False)
 

@@ -101,7 +101,7 @@ def project_env(root: Path, **extra: str) -> dict[str, str]:
     """The environment of a run on the project: out/ under it, nothing of the caller's run settings."""
     env = {k: v for k, v in os.environ.items() if k not in ("KRONOS_DEBUG", "KRONOS_CONFIG", "KRONOS_TARGETS",
                                                            "KRONOS_JOBS", "DEBFULLNAME", "DEBEMAIL")}
-    env.update(KRONOS_ROOT=str(root), KRONOS_OUTPUT_DIR=str(root / "out"), **extra)
+    env.update({"KRONOS_ROOT": str(root), "KRONOS_OUTPUT_DIR": str(root / "out"), **extra})
     return env
 
 
