@@ -1,5 +1,6 @@
-"""A Dask cluster of kronos on loopback for the tests: a `kronos scheduler` and `kronos worker`s, each
-worker with a dockerd of its own (its own socket, data root and exec root) beside the machine's."""
+"""A Dask cluster of kronos on loopback for the tests and bench/distributed.py: a `kronos scheduler` and
+`kronos worker`s, each worker with a dockerd of its own (its own socket, data root and exec root) beside
+the machine's. It imports nothing of the test suite (the benchmark uses it too)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from .fixture_stack import KRONOS, project_env
 
 RUN = Path("/run/kronos-test")  # sockets: short paths (a unix socket's path has at most 107 bytes)
 DATA = Path("/var/lib/kronos-test")
@@ -84,26 +83,39 @@ def dockerd(name: str, logs: Path) -> Iterator[Dockerd]:
             proc.kill()
             proc.wait()
         shutil.rmtree(data, ignore_errors=True)
+        # dockerd leaves its default network namespace mounted under its exec root
+        subprocess.run(["umount", str(run / "exec" / "netns" / "default")], capture_output=True, check=False)
         shutil.rmtree(run, ignore_errors=True)
 
 
 @dataclass
 class Cluster:
     root: Path  # the project the scheduler and workers run in (their settings: its kronos.toml)
+    kronos: Path  # the program
+    environ: dict[str, str]  # their environment
     address: str
     logs: Path
     engines: dict[str, Dockerd]
     scheduler: subprocess.Popen[bytes] | None = None
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    tls: dict[str, tuple[Path, Path, Path]] = field(default_factory=dict)  # party -> (CA, certificate, key)
+
+    def tls_args(self, party: str) -> list[str]:
+        """--tls-ca/--tls-cert/--tls-key of a party ("scheduler", "client", a worker's name), if any."""
+        if party not in self.tls:
+            return []
+        ca, cert, key = self.tls[party]
+        return ["--tls-ca", str(ca), "--tls-cert", str(cert), "--tls-key", str(key)]
 
     def env(self) -> dict[str, str]:
-        return project_env(self.root)
+        return dict(self.environ)
 
     def start_scheduler(self) -> None:
         port = int(self.address.rsplit(":", 1)[1])
         log = self.logs / "scheduler.log"
         with log.open("ab") as out:
-            self.scheduler = subprocess.Popen([str(KRONOS), "scheduler", "--port", str(port), "--attempts", "3"],
+            self.scheduler = subprocess.Popen([str(self.kronos), "scheduler", "--port", str(port), "--attempts", "3",
+                                               *self.tls_args("scheduler")],
                                               cwd=self.root, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
                                               stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -116,9 +128,9 @@ class Cluster:
     def start_worker(self, name: str) -> subprocess.Popen[bytes]:
         log = self.logs / f"worker-{name}.log"
         with log.open("ab") as out:
-            proc = subprocess.Popen([str(KRONOS), "worker", "--scheduler", self.address, "--name", name,
+            proc = subprocess.Popen([str(self.kronos), "worker", "--scheduler", self.address, "--name", name,
                                      "--docker-host", self.engines[name].host, "--slots", "1",
-                                     "--work", str(self.logs.parent / f"work-{name}")],
+                                     "--work", str(self.logs.parent / f"work-{name}"), *self.tls_args(name)],
                                     cwd=self.root, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         self.workers[name] = proc
@@ -138,12 +150,16 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster(root: Path, logs: Path, names: tuple[str, ...] = ("w1", "w2")) -> Iterator[Cluster]:
-    """A scheduler on a free loopback port and one worker per name, each on a dockerd of its own."""
+def cluster(root: Path, kronos: Path, env: dict[str, str], logs: Path, names: tuple[str, ...] = ("w1", "w2"),
+            tls: dict[str, tuple[Path, Path, Path]] | None = None) -> Iterator[Cluster]:
+    """A scheduler on a free loopback port and one worker per name, each on a dockerd of its own; with
+    `tls` (each party's CA, certificate and key), over tls:// with mutual TLS."""
     logs.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         engines = {n: stack.enter_context(dockerd(f"{n}-{os.getpid()}", logs)) for n in names}
-        c = Cluster(root, f"tcp://127.0.0.1:{free_port()}", logs, {n: engines[n] for n in names})
+        scheme = "tls" if tls else "tcp"
+        c = Cluster(root, kronos, env, f"{scheme}://127.0.0.1:{free_port()}", logs, {n: engines[n] for n in names},
+                    tls=dict(tls or {}))
         stack.callback(c.stop)
         c.start_scheduler()
         for n in names:

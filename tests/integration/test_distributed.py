@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from . import tls_certs
 from .cluster import Cluster, cluster
 from .fixture_stack import KRONOS, TARGET, kronos, new_project, project_env
 from .test_jobs import local_package, rows
@@ -59,7 +60,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def dask(project: Path) -> Iterator[Cluster]:
-    with cluster(project, project.parent / "logs") as c:
+    with cluster(project, KRONOS, project_env(project), project.parent / "logs") as c:
         yield c
 
 
@@ -180,6 +181,45 @@ def test_a_worker_killed_mid_build_does_not_fail_the_run(dask: Cluster) -> None:
         time.sleep(0.5)
     assert not _job_containers(dask, "jobs-slow")[victim]
     assert "left by a kronos that is gone" in (dask.logs / f"worker-{victim}.log").read_text()
+
+
+def test_ctrl_c_on_the_coordinator_stops_the_remote_build(dask: Cluster) -> None:
+    proc = subprocess.Popen([str(KRONOS), "build", "--target", TARGET, "--only", "jobs-stuck", "--executor", "dask",
+                             "--scheduler", dask.address], cwd=dask.root,
+                            env=project_env(dask.root, KRONOS_OUTPUT_DIR=str(dask.root / "out-int")),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        worker = _wait_building(dask, "jobs-stuck", proc)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out[-3000:] + err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("kronos: error: interrupted by SIGINT"), err
+    # the worker removed the build's container as the scheduler took the job away
+    deadline = time.monotonic() + 30
+    while _job_containers(dask, "jobs-stuck")[worker] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _job_containers(dask, "jobs-stuck")[worker]
+    assert not (dask.root / "out-int" / TARGET / "jobs-stuck").exists()
+
+
+def test_over_mutual_tls_the_record_names_the_workers_certificate(project: Path) -> None:
+    certs = tls_certs.make(project.parent / "tls", ["scheduler", "t1", "client"])
+    with cluster(project, KRONOS, project_env(project), project.parent / "logs-tls", ("t1",), tls=certs) as c:
+        assert c.address.startswith("tls://127.0.0.1:")
+        ca, cert, key = certs["client"]
+        proc = on_dask(c, "--only", "jobs-d", "--tls-ca", str(ca), "--tls-cert", str(cert), "--tls-key", str(key),
+                       out="out-tls")
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        # a client without a certificate is not let in
+        plain = on_dask(c, "--only", "jobs-d", out="out-tls-plain", timeout=120)
+    built = json.loads((project / "out-tls" / TARGET / "jobs-d" / "build.json").read_text())
+    assert built["built-by"]["name"] == "t1"
+    assert built["built-by"]["identity"] == "CN=t1,O=Kronos test", built["built-by"]
+    assert plain.returncode != 0 and "Traceback" not in plain.stderr, plain.stderr[-2000:]
+    assert not (project / "out-tls-plain" / TARGET / "jobs-d").exists()
 
 
 def _state(root: Path) -> dict[str, bytes]:
