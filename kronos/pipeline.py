@@ -86,6 +86,11 @@ def cpu_shares(height: float, mean: float) -> int:
     return max(2, min(262144, round(1024 * height / mean))) if mean > 0 else 1024
 
 
+def built_by(result: BuildResult) -> dict[str, object]:
+    """build.json's built-by: the worker, and the inputs it held already (not read from the store)."""
+    return {**result.worker.to_data(), **({"held": list(result.held)} if result.held else {})}
+
+
 def _names(record: dict[str, object]) -> tuple[str, ...]:
     files = record.get("files")
     return tuple(str(f) for f in files) if isinstance(files, list) else ()
@@ -340,7 +345,7 @@ class Pipeline:
             doc: dict[str, object] = {
                 "recipe": recipe.name, "target": target.name, "version": entry.version,
                 "source": inputs.source_name, "key": key, "image": image.ref, "files": files,
-                "inputs": recorded, "seconds": seconds, "built-by": result.worker.to_data(),
+                "inputs": recorded, "seconds": seconds, "built-by": built_by(result),
             }
             if entry.kept:
                 doc["kept-version"] = True  # publish: a clash in the pool names --keep-version

@@ -51,8 +51,12 @@ class FileRef:
 
 
 class Store:
-    def __init__(self, root: Path) -> None:
+    """The store at root; `local`: a worker's own copy of the blobs it has read (on its own disk), so a
+    file it already holds by sha256 is not read from a shared store again."""
+
+    def __init__(self, root: Path, local: Path | None = None) -> None:
         self.root = root
+        self.local = local
 
     def blob(self, sha256: str) -> Path:
         return self.root / "sha256" / sha256[:2] / sha256
@@ -86,16 +90,32 @@ class Store:
             raise StorageError(f"cannot put {path} into the artefact store {self.root}: {e.strerror or e}") from None
         return ref
 
-    def get(self, ref: FileRef, dest_dir: Path) -> Path:
-        """ref's content as dest_dir/<name>, checked against its sha256."""
-        blob = self.blob(ref.sha256)
-        if not blob.is_file():
-            raise StorageError(f"the artefact store {self.root} has no {ref.name} (sha256 {ref.sha256})")
+    def get(self, ref: FileRef, dest_dir: Path, keep: bool = True) -> Path:
+        """ref's content as dest_dir/<name>, checked against its sha256 (keep: in the local copy too)."""
+        return self.fetch(ref, dest_dir, keep)[0]
+
+    def fetch(self, ref: FileRef, dest_dir: Path, keep: bool = True) -> tuple[Path, bool]:
+        """get(), and whether the local copy held it already (nothing was read from the store)."""
         dest_dir.mkdir(parents=True, exist_ok=True)
         dest = dest_dir / ref.name
+        if self.local is None or not keep:
+            self._copy(self.blob(ref.sha256), dest, ref)
+            return dest, False
+        mine = self.local / ref.sha256[:2] / ref.sha256
+        held = mine.is_file()
+        if not held:
+            mine.parent.mkdir(parents=True, exist_ok=True)
+            tmp = mine.with_name(f".in-{os.getpid()}-{mine.name}")
+            self._copy(self.blob(ref.sha256), tmp, ref)
+            os.replace(tmp, mine)
+        self._copy(mine, dest, ref)
+        return dest, held
+
+    def _copy(self, blob: Path, dest: Path, ref: FileRef) -> None:
+        if not blob.is_file():
+            raise StorageError(f"the artefact store {self.root} has no {ref.name} (sha256 {ref.sha256})")
         shutil.copyfile(blob, dest)
         actual = sha256_file(dest)
         if actual != ref.sha256:
             dest.unlink()
             raise VerifyError(f"{ref.name} from the artefact store {self.root}: sha256 {actual}, expected {ref.sha256}")
-        return dest

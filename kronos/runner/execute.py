@@ -28,7 +28,7 @@ def ensure_image(engine: Engine, store: Store, spec: BuildSpec, work: Path, lock
         if image.archive is None:
             raise EngineError(f"the engine at {getattr(engine, 'where', '?')} has no {image.ref} with root"
                               f" filesystem sha256 {image.content}, and the job ships none")
-        archive = store.get(image.archive, work / "image")
+        archive = store.get(image.archive, work / "image", keep=False)  # loaded once, then the engine has it
         engine.load_image(archive)
         archive.unlink()
         if not images.holds(engine, image.ref, image.content):
@@ -45,10 +45,11 @@ def execute(spec: BuildSpec, engine: Engine, store: Store, work_root: Path, log:
     began = time.monotonic()
     with scratch(work_root, f"{spec.recipe}-") as work:
         held = ["base image"] if ensure_image(engine, store, spec, work, locks) else []
-        dsc = [store.get(f, work / "src") for f in spec.dsc]
-        debs = tuple(store.get(f, work / "siblings") for f in spec.siblings)
-        for f in spec.scripts:
-            store.get(f, work / "scripts")
+        fetched = {f: store.fetch(f, work / where) for where, files in (("src", spec.dsc),
+                   ("siblings", spec.siblings), ("scripts", spec.scripts)) for f in files}
+        held += [f.name for f, (_, had) in fetched.items() if had]
+        dsc = [fetched[f][0] for f in spec.dsc]
+        debs = tuple(fetched[f][0] for f in spec.siblings)
         job = BuildJob(spec.recipe, spec.target, spec.options, spec.image.ref, spec.image.content, dsc[0],
                        spec.version, debs, log, work / "scripts", spec.extra_sources, spec.local_key,
                        spec.cpu_shares, spec.job_key())

@@ -87,7 +87,8 @@ def build_task(data: dict[str, Any]) -> dict[str, Any]:
     dask_worker.log_event(TOPIC, {"job": spec.name, "key": key, "name": plugin.worker.name, "event": "started"})
     log = plugin.work / "logs" / f"{key}.build"
     try:
-        result = execute(spec, plugin.engine, Store(plugin.store_root), plugin.work, log, plugin.worker,
+        store = Store(plugin.store_root, local=plugin.work / "held")  # what it read once, it has
+        result = execute(spec, plugin.engine, store, plugin.work, log, plugin.worker,
                          plugin.work / "locks")
     finally:
         log.unlink(missing_ok=True)

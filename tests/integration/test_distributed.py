@@ -53,8 +53,9 @@ def slow(root: Path, recipe: str, seconds: int) -> None:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = new_project(tmp_path_factory.mktemp("dask"))
     stack(root)
-    slow(root, "jobs-slow", 45)
+    slow(root, "jobs-slow", 20)
     slow(root, "jobs-stuck", 600)
+    local_package(root, "jobs-fail", fail=True)
     yield root
 
 
@@ -103,6 +104,11 @@ def test_the_stack_builds_across_two_workers_as_it_builds_here(dask: Cluster, tm
     for r in STACK:
         assert built_by[r]["engine"] == dask.engines[names[r]].host, built_by  # type: ignore[index]
         assert re.search(rf"^{TARGET}/{r} started on worker {names[r]}$", proc.stderr, re.M), proc.stderr
+    # a worker reads a file from the store once: its later builds held the container scripts already
+    for name in ("w1", "w2"):
+        mine = sorted((proc.stderr.index(f"{TARGET}/{r} started on worker"), r) for r in STACK if names[r] == name)
+        for _, r in mine[1:]:
+            assert {"build.sh", "install-build-deps.sh", "base image"} <= set(built_by[r].get("held", [])), built_by
     # the table names each package's worker
     assert all(names[r] in table[r] for r in STACK), proc.stdout
     # the base image was shipped to both engines by content, under the coordinator's tag and content
@@ -133,6 +139,16 @@ def test_the_stack_builds_across_two_workers_as_it_builds_here(dask: Cluster, tm
     assert again.returncode == 0, again.stderr[-3000:]
     assert {r: rows(again.stdout)[r][0] for r in STACK} == dict.fromkeys(STACK, "up to date"), again.stdout
     assert "started on worker" not in again.stderr
+
+    # a package that fails on a worker: its log comes back into out/logs, the line names it and the worker
+    failed = on_dask(dask, "--only", "jobs-fail")
+    assert failed.returncode == 1, failed.stdout[-3000:] + failed.stderr[-3000:]
+    [line] = [ln for ln in failed.stdout.splitlines() if ln.startswith(f"{TARGET}/jobs-fail: ")]
+    version = rows(failed.stdout)["jobs-fail"][1]
+    log = dask.root / "out" / "logs" / TARGET / f"jobs-fail_{version}.build"
+    assert f"failed to build on {TARGET} (exit 2); log: {log};" in line, line
+    assert re.search(r" \(on worker w[12]\)$", line), line
+    assert "jobs fixture: failing on purpose" in log.read_text()
 
 
 def _job_containers(c: Cluster, recipe: str) -> dict[str, list[str]]:

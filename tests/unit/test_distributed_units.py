@@ -153,3 +153,22 @@ def test_an_unknown_executor_is_one_line(tmp_path: Path) -> None:
                           check=False)
     assert proc.returncode == 2 and proc.stderr.strip() == \
         "kronos: error: --executor: unknown executor 'ray' (known: local, dask)", proc.stderr
+
+
+def test_a_worker_reads_a_blob_from_the_store_once(tmp_path: Path) -> None:
+    shared = Store(tmp_path / "shared")
+    f = tmp_path / "kfx-a.deb"
+    f.write_bytes(b"deb")
+    ref = shared.put(f)
+    worker = Store(tmp_path / "shared", local=tmp_path / "held")
+    first, held = worker.fetch(ref, tmp_path / "one")
+    assert (first.read_bytes(), held) == (b"deb", False)
+    shared.blob(ref.sha256).unlink()  # gone from the shared store: the worker still has it
+    second, held = worker.fetch(ref, tmp_path / "two")
+    assert (second.read_bytes(), held) == (b"deb", True)
+    # what is not kept (a base image's archive) is read each time, and not copied to the worker's disk
+    big = tmp_path / "image.tar"
+    big.write_bytes(b"image")
+    image = shared.put(big)
+    worker.get(image, tmp_path / "three", keep=False)
+    assert not (tmp_path / "held" / image.sha256[:2] / image.sha256).exists()
