@@ -117,13 +117,13 @@ class Explainer:
         self._image: str | None = None
         self._siblings: dict[str, Sibling] = {}
 
-    def image_id(self) -> str:
-        """The id of the target's current base image ("" when it would have to be made)."""
+    def image_content(self) -> str:
+        """The root filesystem sha256 of the target's current base image ("" when it would have to be made)."""
         if self._image is None:
             s = self.p.settings
             key = images.image_key(s, self.p.archives, self.target)
-            found = self.p.engine.image_id(f"{images.REPOSITORY}-{self.target.name}:{key[:16]}")
-            self._image = found or ""
+            labels = self.p.engine.image_labels(f"{images.REPOSITORY}-{self.target.name}:{key[:16]}") or {}
+            self._image = labels.get(images.CONTENT, "")
         return self._image
 
     def verdict(self, name: str) -> Verdict:
@@ -132,7 +132,7 @@ class Explainer:
         layout = self.p.layout
         with scratch(self.p.settings.cache_dir, f"why-{name}-") as work:
             inputs, _ = self.p.preparer.fetch(recipe, self.target, work)
-        current = inputs.record(build_inputs(self.image_id(), siblings, self.p.settings.containers_dir))
+        current = inputs.record(build_inputs(self.image_content(), siblings, self.p.settings.containers_dir))
         key = content_key(current)
         entry, _known = choose_version(inputs, key, layout.ledger(self.target.name, name))
         record = layout.record(self.target.name, name)
