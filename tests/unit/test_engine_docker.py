@@ -148,3 +148,70 @@ def test_listing_kronos_containers_ignores_one_removed_meanwhile() -> None:
     found = DockerEngine(client).containers()
     assert client.calls == [("list", {"all": True, "filters": {"label": owner.PID}, "ignore_removed": True})]
     assert [(f.id, f.labels) for f in found] == [("0123456789ab", {owner.PID: "1"})]
+
+
+def test_a_build_container_carries_its_cpu_shares() -> None:
+    client = FakeClient()
+    spec = ContainerSpec(image="i", command=("true",), network="none", cpu_shares=3072)
+    with DockerEngine(client).container(spec):
+        pass
+    assert client.calls[0][2]["cpu_shares"] == 3072
+    with DockerEngine(client).container(ContainerSpec(image="i", command=("true",), network="none")):
+        pass
+    assert "cpu_shares" not in [c for c in client.calls if c[0] == "create"][1][2]  # 0: the engine's default
+
+
+class FakeImage:
+    labels = {"org.kronos.rootfs-sha256": "ab" * 32}
+    id = "sha256:feed"
+
+    def __init__(self, calls: list[Any]) -> None:
+        self.calls = calls
+
+    def save(self, named: bool) -> list[bytes]:
+        self.calls.append(("save", named))
+        return [b"part1", b"part2"]
+
+
+class ImageClient:
+    """The image calls: import with labels, labels, save and load."""
+
+    def __init__(self) -> None:
+        self.calls: list[Any] = []
+        client = self
+
+        class Api:
+            def import_image(self, **kw: Any) -> None:
+                client.calls.append(("import_image", kw))
+
+        class Images:
+            def get(self, ref: str) -> FakeImage:
+                client.calls.append(("get", ref))
+                return FakeImage(client.calls)
+
+            def load(self, data: Any) -> None:
+                client.calls.append(("load", data.read()))
+
+        self.api, self.images = Api(), Images()
+
+
+def test_images_are_imported_labelled_saved_and_loaded(tmp_path: Path) -> None:
+    client = ImageClient()
+    engine = DockerEngine(client)
+    rootfs = tmp_path / "rootfs.tar"
+    rootfs.write_bytes(b"tar")
+    assert engine.import_image(rootfs, "kronos/base-sid", "0123", {"org.kronos.rootfs-sha256": "ab" * 32}) \
+        == "sha256:feed"
+    assert engine.image_labels("kronos/base-sid:0123") == {"org.kronos.rootfs-sha256": "ab" * 32}
+    engine.save_image("kronos/base-sid:0123", tmp_path / "saved.tar")
+    engine.load_image(tmp_path / "saved.tar")
+    assert client.calls == [
+        ("import_image", {"src": str(rootfs), "repository": "kronos/base-sid", "tag": "0123",
+                          "changes": [f"LABEL org.kronos.rootfs-sha256={'ab' * 32}"]}),
+        ("get", "kronos/base-sid:0123"),  # the id of what was imported
+        ("get", "kronos/base-sid:0123"),
+        ("get", "kronos/base-sid:0123"),
+        ("save", True),
+        ("load", b"part1part2"),
+    ]
+    assert (tmp_path / "saved.tar").read_bytes() == b"part1part2"
