@@ -7,8 +7,10 @@ Run as root from the repository root (makes the base images first if they are mi
 1. Local, cold: no outputs and no build-deps layers; `kronos build --jobs N`; its wall time.
 2. Dask, cold: a `kronos scheduler` and W `kronos worker`s on this machine (one build slot each), each with
    a dockerd of its own that starts empty (the base images are shipped to it by content, its build-deps
-   layers are made in it); `kronos build --jobs N --executor dask`; its wall time. Overhead ratio: Dask's
-   wall / local's (goal <= 1.05). Both runs must give every package the same key and version.
+   layers are made in it); `kronos build --jobs N --executor dask`; its wall time. Then again with the
+   workers' base images kept (their build-deps layers and the outputs removed): the state the local run
+   starts from, and a worker's state after its first run. Overhead ratios: each Dask wall / the local
+   one (goal <= 1.05 for the second). Every run must give every package the same key and version.
 3. Alone: each package rebuilt by itself on the local executor (its build-deps layer removed first).
 4. From the alone times and the graph: the critical path, the machine bound (sum / min(N, cores)) and the
    stack ratio cold local wall / max(critical path, machine bound) (bench/stack.py's measure, goal
@@ -23,6 +25,7 @@ import heapq
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from bench.common import ROOT, BenchError, fmt_s, kronos_executable, log, run_main, timed
@@ -43,6 +46,9 @@ def parse_args() -> argparse.Namespace:
                                                                      "/var/tmp/kronos-bench-distributed")),
                    help="outputs and logs (default /var/tmp/kronos-bench-distributed; env KRONOS_BENCH_WORK)")
     p.add_argument("--no-alone", action="store_true", help="skip phase 3 (no model, no stack ratio)")
+    p.add_argument("--images-kept-only", action="store_true",
+                   help="phase 2 with the workers' images loaded beforehand (docker save | load, not timed):"
+                        " no run with empty workers")
     args = p.parse_args()
     if args.jobs < 1 or args.workers < 1:
         p.error("--jobs and --workers must be at least 1")
@@ -113,31 +119,59 @@ def main() -> int:
     names = tuple(f"w{n + 1}" for n in range(args.workers))
     log(f"dask, cold: {len(names)} workers, each with an empty dockerd; kronos build --jobs {args.jobs}"
         " --executor dask")
-    dask_env = {**env, "KRONOS_OUTPUT_DIR": str(work / "out-dask")}
+    walls: dict[str, float] = {}
+    runs = ("dask-warm",) if args.images_kept_only else ("dask", "dask-warm")
     with cluster(ROOT, Path(kronos), env, work / "logs", names) as c:
-        remote, rc = timed([kronos, "build", "--jobs", str(args.jobs), "--executor", "dask", "--scheduler", c.address],
-                           work / "logs" / "dask.log", env=dask_env, cwd=ROOT)
-    if rc != 0:
-        raise BenchError(f"the Dask build failed (exit {rc}); log: {work / 'logs' / 'dask.log'}")
-    here, there = records(work / "out-local"), records(work / "out-dask")
-    differ = [f"{t}/{r}" for (t, r), rec in here.items()
-              if (rec.get("key"), rec.get("version")) != (there.get((t, r), {}).get("key"),
-                                                          there.get((t, r), {}).get("version"))]
-    if differ or set(here) != set(there):
-        raise BenchError(f"keys or versions differ between the local and the Dask build: {', '.join(differ)}")
+        if args.images_kept_only:
+            log("loading the base images into the workers' engines (not timed)")
+            for ref in [r for r in subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+                                                  check=True, capture_output=True, text=True).stdout.split()
+                        if r.startswith("kronos/base-")]:
+                for engine in c.engines.values():
+                    subprocess.run(f"docker save {ref} | docker -H {engine.host} load", shell=True, check=True,
+                                   stdout=subprocess.DEVNULL)
+        for run in runs:
+            if run == "dask-warm":
+                log("dask again: the workers keep their base images; their build-deps layers go")
+                for engine in c.engines.values():
+                    layers = [r for r in engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}").split()
+                              if r.startswith("kronos/deps-")]
+                    if layers:
+                        engine.docker("rmi", "-f", *layers)
+            run_env = {**env, "KRONOS_OUTPUT_DIR": str(work / f"out-{run}")}
+            walls[run], rc = timed([kronos, "build", "--jobs", str(args.jobs), "--executor", "dask", "--scheduler",
+                                    c.address], work / "logs" / f"{run}.log", env=run_env, cwd=ROOT)
+            if rc != 0:
+                raise BenchError(f"the Dask build failed (exit {rc}); log: {work / 'logs' / f'{run}.log'}")
+    here = records(work / "out-local")
+    for run in walls:
+        there = records(work / f"out-{run}")
+        differ = [f"{t}/{r}" for (t, r), rec in here.items()
+                  if (rec.get("key"), rec.get("version")) != (there.get((t, r), {}).get("key"),
+                                                              there.get((t, r), {}).get("version"))]
+        if differ or set(here) != set(there):
+            raise BenchError(f"keys or versions differ between the local and the {run} build: {', '.join(differ)}")
+    warm = records(work / "out-dask-warm")
+    there = records(work / "out-dask") if "dask" in walls else {}
     by = {}
-    for job, rec in there.items():
+    for job, rec in warm.items():
         who = rec.get("built-by")
         by[job] = str(who.get("name")) if isinstance(who, dict) else "?"
 
     print(f"The real stack, {len(here)} packages, --jobs {args.jobs}, on {os.cpu_count()} cores")
     for job in sorted(here):
         print(f"  {job[0] + '/' + job[1]:32} local {fmt_s(float(str(here[job]['seconds']))):>8}"
-              f"   dask {fmt_s(float(str(there[job]['seconds']))):>8} on {by[job]}")
-    ratio = remote / local
-    print(f"  cold wall: local {fmt_s(local)}, dask with {len(names)} workers {fmt_s(remote)};"
-          f" overhead ratio {ratio:.3f}  goal <= {GOAL_OVERHEAD}: {'MET' if ratio <= GOAL_OVERHEAD else 'MISSED'}")
-    print("  (same keys and versions in both)")
+              + (f"   dask, empty workers {fmt_s(float(str(there[job]['seconds']))):>8}" if there else "")
+              + f"   dask, images kept {fmt_s(float(str(warm[job]['seconds']))):>8} on {by[job]}")
+    print(f"  cold wall (no outputs, no build-deps layers): local {fmt_s(local)}")
+    for run, what in (("dask", "workers with empty engines (images shipped)"),
+                      ("dask-warm", "workers that kept their images")):
+        if run not in walls:
+            continue
+        ratio = walls[run] / local
+        print(f"  dask, {len(names)} {what}: {fmt_s(walls[run])}; overhead ratio {ratio:.3f}"
+              f"  goal <= {GOAL_OVERHEAD}: {'MET' if ratio <= GOAL_OVERHEAD else 'MISSED'}")
+    print("  (the same keys and versions in every run)")
     if args.no_alone:
         return 0
 
